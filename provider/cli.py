@@ -1,0 +1,49 @@
+"""Command line: `vault-csi-provider [flags]` serves; `mount` and `demo` are tools.
+
+Serving takes the upstream provider's Go-style flags so the official chart's
+arguments work; the tools are ordinary argparse commands.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Sequence
+
+from provider import PROVIDER_NAME, __version__, logs
+from provider.settings import FlagError, parse_settings, usage
+
+__all__ = ["main"]
+
+TOOLS = ("mount", "demo")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in TOOLS:
+        return _tool(args[0], args[1:])
+    try:
+        settings = parse_settings(args)
+    except FlagError as exc:
+        if str(exc) == "help requested":
+            print(usage())
+            return 0
+        print(f"{exc}\n\n{usage()}", file=sys.stderr)
+        return 2
+    if settings.show_version:
+        print(f"{PROVIDER_NAME} {__version__} (python {platform.python_version()})")
+        return 0
+    logs.configure(settings.log_level, settings.log_format)
+    from provider.server import run
+
+    return run(settings)
+
+
+def _tool(name: str, args: list[str]) -> int:
+    if name == "mount":
+        from provider.driver.cli import main as mount_main
+
+        return mount_main(args)
+    from provider.demo import main as demo_main
+
+    return demo_main(args)

@@ -1,0 +1,101 @@
+"""Where and how to reach Vault for one Mount: SPC parameters over flags over environment.
+
+The precedence is written here once. A SecretProviderClass value counts only
+when it is set, so an SPC that says nothing about TLS keeps the operator's
+settings (upstream's client resets skip-verify to false in that case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from provider.errors import InvalidRequest
+from provider.settings import Settings, Source
+from provider.spc import ConnectionOverrides
+
+__all__ = ["VaultConnection", "resolve_connection"]
+
+SCHEMES = ("http", "https", "unix")
+
+
+@dataclass(frozen=True)
+class VaultConnection:
+    """Everything that makes two HTTP connections to Vault interchangeable (a pool key)."""
+
+    address: str
+    address_source: Source
+    namespace: str = ""
+    ca_cert: str = ""
+    ca_directory: str = ""
+    server_name: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    skip_verify: bool = False
+
+    @property
+    def scheme(self) -> str:
+        return self.address.split("://", 1)[0].lower()
+
+    def describe(self) -> str:
+        """The address and where it came from, for error messages."""
+        origin = {
+            "spc": "vaultAddress in the SecretProviderClass",
+            "flag": "the -vault-addr flag",
+            "env": "VAULT_ADDR",
+            "default": "the default",
+        }[self.address_source]
+        return f"{self.address} (from {origin})"
+
+    def describe_trust(self) -> str:
+        if self.skip_verify:
+            return "certificate verification disabled"
+        if self.ca_cert:
+            return f"CA file {self.ca_cert}"
+        if self.ca_directory:
+            return f"CA directory {self.ca_directory}"
+        return "the system CA certificates"
+
+
+def resolve_connection(settings: Settings, spc: ConnectionOverrides) -> VaultConnection:
+    """The effective connection; raises InvalidRequest for an unusable address."""
+    tls = settings.tls
+    address, source = (
+        (spc.address, "spc") if spc.address else (settings.vault_addr, settings.vault_addr_source)
+    )
+    connection = VaultConnection(
+        address=address.rstrip("/"),
+        address_source=source,  # type: ignore[arg-type]
+        namespace=spc.namespace or settings.vault_namespace.strip("/"),
+        ca_cert=spc.ca_cert or tls.ca_cert,
+        ca_directory=spc.ca_directory or tls.ca_directory,
+        server_name=spc.server_name or tls.server_name,
+        # A client certificate and its key always come from the same layer.
+        client_cert=spc.client_cert or tls.client_cert,
+        client_key=spc.client_key if spc.client_cert else tls.client_key,
+        skip_verify=tls.skip_verify if spc.skip_verify is None else spc.skip_verify,
+    )
+    _check_address(connection)
+    return connection
+
+
+def _check_address(connection: VaultConnection) -> None:
+    try:
+        parts = urlsplit(connection.address)
+        if parts.scheme != "unix":
+            _ = parts.port  # raises for a port that is not a number
+    except ValueError:
+        raise InvalidRequest(f"Vault address {connection.describe()} is not a valid URL") from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise InvalidRequest(
+            f"Vault address {connection.describe()} must start with https://, http:// or unix://"
+        )
+    if parts.scheme.lower() == "unix":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise InvalidRequest(
+                f"Vault address {connection.describe()} must be unix:///absolute/path/to.sock"
+            )
+        return
+    # A path prefix is allowed (Vault behind a reverse proxy), as in Go's client.
+    if not parts.hostname or parts.query or parts.fragment:
+        raise InvalidRequest(f"Vault address {connection.describe()} must be scheme://host[:port][/prefix]")

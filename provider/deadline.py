@@ -1,0 +1,37 @@
+"""The time a Mount may still take, and whether its caller has gone away."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from provider.errors import Cancelled, DeadlineExceeded
+
+__all__ = ["Deadline"]
+
+# kubelet gives NodePublishVolume two minutes; never plan for longer than that.
+DEFAULT_BUDGET_SECONDS = 120.0
+
+
+class Deadline:
+    """A point in (monotonic) time plus a cancellation flag set by the RPC layer."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        # gRPC reports "no deadline" as None or as an enormous number.
+        budget = DEFAULT_BUDGET_SECONDS if seconds is None else min(max(seconds, 0.0), DEFAULT_BUDGET_SECONDS)
+        self._expires = clock() + budget
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def remaining(self) -> float:
+        """Seconds left; raises when none are left or the caller cancelled."""
+        if self._cancelled.is_set():
+            raise Cancelled("the caller cancelled the Mount")
+        left = self._expires - self._clock()
+        if left <= 0:
+            raise DeadlineExceeded("the Mount's deadline passed before all secrets were fetched")
+        return left

@@ -1,0 +1,93 @@
+"""Every error the provider raises on purpose, in one tree.
+
+    ProviderError                    base; `str()` is safe to show in a pod event
+    ├── InvalidRequest               the request or SecretProviderClass is wrong  → INVALID_ARGUMENT
+    ├── PermissionDenied             Vault refused the login or a read (403)      → PERMISSION_DENIED
+    ├── SecretNotFound               no secret at a path, or no such key          → NOT_FOUND
+    ├── VaultRejected                Vault refused the request itself (400 ...)   → FAILED_PRECONDITION
+    ├── VaultUnavailable             unreachable, sealed, overloaded, odd answer  → UNAVAILABLE
+    ├── ResponseTooLarge             the files exceed what the driver accepts     → RESOURCE_EXHAUSTED
+    ├── DeadlineExceeded             the caller's deadline ran out                → DEADLINE_EXCEEDED
+    └── Cancelled                    the caller went away                         → CANCELLED
+
+The servicer maps these classes to gRPC codes in one table; anything else becomes
+INTERNAL with a generic message. Messages name the object and the key and say what
+to change. They never carry a token, a secret value, a `secretArgs` value or a
+response body: they end up in pod events that anyone who can describe a pod reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "Cancelled",
+    "DeadlineExceeded",
+    "InvalidRequest",
+    "PermissionDenied",
+    "ProviderError",
+    "ResponseTooLarge",
+    "SecretNotFound",
+    "VaultRejected",
+    "VaultUnavailable",
+    "redact",
+]
+
+
+class ProviderError(Exception):
+    """Base class; the message is written for the person editing the SecretProviderClass."""
+
+    #: The HTTP status Vault answered with, when the error is Vault's answer.
+    status: int | None = None
+
+
+class InvalidRequest(ProviderError):
+    """The Mount request or the SecretProviderClass cannot be used as it is."""
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class PermissionDenied(ProviderError):
+    """Vault answered 403 to the login or to a read."""
+
+
+class SecretNotFound(ProviderError):
+    """Nothing at the secret path, or the secret has no such key."""
+
+
+class VaultRejected(ProviderError):
+    """Vault refused the request as malformed or not allowed for other reasons (400, 405, ...)."""
+
+
+class VaultUnavailable(ProviderError):
+    """Vault could not be reached, is sealed or overloaded, or answered something unusable."""
+
+
+class ResponseTooLarge(ProviderError):
+    """The Mount response would exceed the driver's gRPC receive limit."""
+
+
+class DeadlineExceeded(ProviderError):
+    """The caller's deadline passed before the Mount finished."""
+
+
+class Cancelled(ProviderError):
+    """The caller cancelled the Mount."""
+
+
+REDACTED = "[redacted]"
+# Shorter strings are too likely to match ordinary words of a message.
+_MIN_REDACTED_LENGTH = 4
+
+
+def redact(text: str, sensitive: Iterable[str]) -> str:
+    """Replace every occurrence of a sensitive string (token, argument value) in `text`.
+
+    Used on text that comes from elsewhere (Vault's error reasons) before it joins one
+    of our messages: Vault echoes request values such as a PKI common name in its errors.
+    """
+    for value in sorted({s for s in sensitive if len(s) >= _MIN_REDACTED_LENGTH}, key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text

@@ -1,0 +1,146 @@
+"""One Mount: log in as the pod, fetch each distinct request once, build files and versions.
+
+Orchestration only: parsing lives in `spc`, HTTP in `vault`, byte-level rules in
+`extract`, versions in `versions`. A Mount returns every file or raises one error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from provider.auth import login
+from provider.connection import VaultConnection, resolve_connection
+from provider.deadline import Deadline
+from provider.errors import InvalidRequest, ProviderError, redact
+from provider.extract import ExtractError, decode, envelope, require_data, select_key
+from provider.objects import SecretObject, VaultRequest
+from provider.settings import Settings
+from provider.spc import MountConfig
+from provider.vault import VaultCall, VaultClient, VaultReply
+from provider.versions import object_version
+
+__all__ = ["MountResult", "MountedFile", "Mounter"]
+
+
+@dataclass(frozen=True)
+class MountedFile:
+    path: str
+    mode: int
+    contents: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class MountResult:
+    files: tuple[MountedFile, ...]
+    versions: tuple[tuple[str, str], ...]  # (object id, version)
+    vault_requests: int  # distinct requests sent, logins excluded
+
+
+class Mounter:
+    """Runs Mounts against Vault; shared by all RPCs (holds no per-Mount state)."""
+
+    def __init__(
+        self, settings: Settings, vault: VaultClient, hmac_key: bytes, fetch_pool: Executor | None = None
+    ) -> None:
+        self._settings = settings
+        self._vault = vault
+        self._hmac_key = hmac_key
+        self._fetch_pool = fetch_pool
+
+    def mount(self, config: MountConfig, deadline: Deadline) -> MountResult:
+        connection = resolve_connection(self._settings, config.connection)
+        auth_mount = config.auth_mount or self._settings.vault_mount.strip("/")
+        token = login(self._vault, connection, config, auth_mount, deadline)
+        sensitive = [config.jwt, token.value, *_argument_values(config.objects)]
+
+        # Equal requests (path, query, method AND arguments) go out once, so that a
+        # username and password come from one database lease and a certificate and
+        # its key from one issuance.
+        distinct = list(dict.fromkeys(obj.request for obj in config.objects))
+        replies = self._fetch_all(connection, distinct, token.value, deadline, config.objects, sensitive)
+
+        files = []
+        versions = []
+        for obj in config.objects:
+            contents = _contents(obj, replies[obj.request], sensitive)
+            files.append(MountedFile(obj.name, obj.file_mode or config.default_mode, contents))
+            versions.append((obj.name, object_version(self._hmac_key, obj.fingerprint, contents)))
+        return MountResult(tuple(files), tuple(versions), len(distinct))
+
+    def _fetch_all(
+        self,
+        connection: VaultConnection,
+        requests: list[VaultRequest],
+        token: str,
+        deadline: Deadline,
+        objects: Iterable[SecretObject],
+        sensitive: list[str],
+    ) -> dict[VaultRequest, VaultReply]:
+        first_user: dict[VaultRequest, SecretObject] = {}
+        for obj in objects:
+            first_user.setdefault(obj.request, obj)
+
+        def fetch(request: VaultRequest) -> VaultReply:
+            call = VaultCall(request.method, request.path, request.query, request.body, token)
+            try:
+                return self._vault.call(connection, call, deadline.remaining())
+            except ProviderError as exc:
+                owner = first_user[request]
+                message = redact(str(exc), sensitive)
+                error = type(exc)(f"{owner.label()}: {request.describe()} failed: {message}")
+                error.status = exc.status
+                raise error from None
+
+        if self._fetch_pool is None or len(requests) == 1:
+            return {request: fetch(request) for request in requests}
+        futures: dict[VaultRequest, Future[VaultReply]] = {
+            request: self._fetch_pool.submit(fetch, request) for request in requests
+        }
+        replies = {}
+        try:
+            # In object order, so the error reported is the first object's.
+            for request, future in futures.items():
+                replies[request] = future.result()
+        finally:
+            for future in futures.values():
+                future.cancel()
+        return replies
+
+
+def _contents(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> bytes:
+    what = f"{obj.label()}: {obj.request.describe()}"
+    try:
+        if obj.secret_key is None:
+            require_data(reply.payload, obj.request.describe())
+            return envelope(reply.payload)
+        data = require_data(reply.payload, obj.request.describe())
+        value = select_key(data, obj.secret_key)
+        return decode(value, obj.encoding)
+    except ExtractError as exc:
+        raise InvalidRequest(f'{what}: the value of key "{obj.secret_key}" {exc}') from None
+    except ProviderError as exc:
+        raise type(exc)(f"{what}: {redact(str(exc), sensitive)}") from None
+
+
+def _argument_values(objects: Iterable[SecretObject]) -> list[str]:
+    """Every string value in any object's secretArgs, to keep them out of messages."""
+    values: list[str] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, str):
+            values.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    for obj in objects:
+        if obj.request.body is not None:
+            collect(json.loads(obj.request.body))
+    return values

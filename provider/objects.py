@@ -1,0 +1,291 @@
+"""The `objects` parameter: a YAML list of what to fetch and where to put it.
+
+Pure parsing and validation. Every problem is collected and reported at once,
+each naming the object by index and name. Field meanings follow the upstream
+provider; where upstream silently does something surprising (ignores a typo'd
+key, sends any HTTP method, forgets `secretArgs` when deduplicating) we refuse
+or fix it, as the README's SecretProviderClass reference documents.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from provider import gojson, yamldoc
+from provider.payload_paths import path_conflicts, path_problem
+
+__all__ = ["ENCODINGS", "METHODS", "SecretObject", "VaultRequest", "parse_objects"]
+
+METHODS = ("GET", "PUT", "POST")
+ENCODINGS = ("utf-8", "base64", "hex")
+MAX_FILE_MODE = 0o777
+FIELDS = ("objectName", "secretPath", "secretKey", "method", "secretArgs", "encoding", "filePermission")
+_NULL_TEXTS = ("", "~", "null", "Null", "NULL")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+@dataclass(frozen=True)
+class VaultRequest:
+    """One HTTP request to Vault; equal requests within a Mount are sent once."""
+
+    method: str
+    path: str  # always starts with /v1/
+    query: tuple[tuple[str, str], ...] = ()
+    # JSON text of `secretArgs`; may carry values that must never be shown.
+    body: str | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        """Method and path for messages; never the body."""
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class SecretObject:
+    """One file of the volume and the Vault request that fills it."""
+
+    index: int
+    name: str
+    request: VaultRequest
+    secret_key: str | None
+    encoding: str
+    file_mode: int | None  # None: use the request's permission
+    # Canonical JSON of the whole object configuration: the versions' HMAC input.
+    fingerprint: str = field(repr=False)
+
+    def label(self) -> str:
+        return f'objects[{self.index}] "{self.name}"'
+
+
+def parse_objects(text: str) -> tuple[tuple[SecretObject, ...], list[str]]:
+    """Parse the `objects` YAML; returns the objects and every problem found."""
+    try:
+        document = yamldoc.compose(text)
+    except yamldoc.YamlError as exc:
+        return (), [f"objects is not valid YAML: {exc}"]
+    if document is None or (isinstance(document, ScalarNode) and document.value in _NULL_TEXTS):
+        return (), ["objects is empty: list at least one object with objectName and secretPath"]
+    if not isinstance(document, SequenceNode):
+        return (), ["objects must be a YAML list of objects (each starting with '- objectName: ...')"]
+    if not document.value:
+        return (), ["objects is empty: list at least one object with objectName and secretPath"]
+
+    objects: list[SecretObject] = []
+    problems: list[str] = []
+    names: list[tuple[int, str]] = []
+    for index, node in enumerate(document.value):
+        parsed = _parse_object(index, node, problems, names)
+        if parsed is not None:
+            objects.append(parsed)
+    problems.extend(_name_problems(names))
+    return tuple(objects), problems
+
+
+def _parse_object(
+    index: int, node: Node, problems: list[str], names: list[tuple[int, str]]
+) -> SecretObject | None:
+    where = f"objects[{index}]"
+    if not isinstance(node, MappingNode):
+        problems.append(
+            f"{where} must be a mapping with objectName and secretPath ({yamldoc.describe(node)})"
+        )
+        return None
+    try:
+        items = {key: value for key, _, value in yamldoc.mapping_items(node)}
+    except yamldoc.YamlError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+
+    name = _text(items.get("objectName"), where, "objectName", problems)
+    if name:
+        where = f'{where} "{name}"'
+        names.append((index, name))
+    before = len(problems)
+    for key in items:
+        if key not in FIELDS:
+            problems.append(f"{where}: unknown key {key!r}{_suggestion(key)}")
+
+    if not name:
+        problems.append(f"{where}: objectName is required (it is the file name in the volume)")
+    elif (problem := path_problem(name)) is not None:
+        problems.append(f"{where}: objectName {problem}")
+
+    secret_path = _text(items.get("secretPath"), where, "secretPath", problems)
+    secret_key = _text(items.get("secretKey"), where, "secretKey", problems) or None
+    method = (_text(items.get("method"), where, "method", problems) or "GET").upper()
+    if method not in METHODS:
+        problems.append(f"{where}: method {method!r} is not allowed; use GET to read, PUT or POST to issue")
+    encoding = (_text(items.get("encoding"), where, "encoding", problems) or "utf-8").lower()
+    if encoding not in ENCODINGS:
+        problems.append(f"{where}: encoding {encoding!r} is not one of utf-8, base64, hex")
+    file_mode = _file_mode(items.get("filePermission"), where, problems)
+    args = _secret_args(items.get("secretArgs"), where, problems)
+    request = _request(secret_path, method, args, where, problems)
+    if len(problems) > before or request is None:
+        return None
+
+    fingerprint = gojson.dumps(
+        {
+            "objectName": name,
+            "secretPath": secret_path,
+            "secretKey": secret_key or "",
+            "method": method,
+            "secretArgs": args,
+            "encoding": encoding,
+            "filePermission": file_mode or 0,
+        }
+    )
+    return SecretObject(index, name, request, secret_key, encoding, file_mode or None, fingerprint)
+
+
+def _text(node: Node | None, where: str, key: str, problems: list[str]) -> str:
+    """A string field: the scalar exactly as written (yaml.v3 puts `no` or `0600` verbatim)."""
+    if node is None:
+        return ""
+    if not isinstance(node, ScalarNode):
+        problems.append(f"{where}: {key} must be a single value, not a list or mapping")
+        return ""
+    if node.tag == yamldoc.PLAIN_TAG and node.value in _NULL_TEXTS:
+        return ""
+    return str(node.value)
+
+
+def _suggestion(key: str) -> str:
+    by_lower = {known.lower(): known for known in FIELDS}
+    if key.lower() in by_lower:
+        return f" (did you mean {by_lower[key.lower()]!r}? keys are case-sensitive)"
+    close = difflib.get_close_matches(key, FIELDS, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f"; known keys: {', '.join(FIELDS)}"
+
+
+def _file_mode(node: Node | None, where: str, problems: list[str]) -> int | None:
+    if node is None:
+        return None
+    if not isinstance(node, ScalarNode):
+        problems.append(f"{where}: filePermission must be a number such as 0600, 0o600 or 384")
+        return None
+    if node.tag == yamldoc.PLAIN_TAG and node.value in _NULL_TEXTS:
+        return None
+    # Quoted forms ("0600") are accepted too: they can only mean one thing.
+    mode = yamldoc.plain_int(node.value.strip())
+    if mode is None:
+        problems.append(f"{where}: filePermission {node.value!r} is not a number such as 0600, 0o600 or 384")
+        return None
+    if not 0 <= mode <= MAX_FILE_MODE:
+        problems.append(f"{where}: filePermission {node.value!r} is outside 0 to 0777")
+        return None
+    return mode
+
+
+def _secret_args(node: Node | None, where: str, problems: list[str]) -> dict[str, Any] | None:
+    if node is None:
+        return None
+    if isinstance(node, ScalarNode) and node.tag == yamldoc.PLAIN_TAG and node.value in _NULL_TEXTS:
+        return None
+    if not isinstance(node, MappingNode):
+        problems.append(f"{where}: secretArgs must be a mapping of argument names to values")
+        return None
+    try:
+        args = yamldoc.to_value(node)
+    except yamldoc.YamlError as exc:
+        problems.append(f"{where}: secretArgs: {exc}")
+        return None
+    bad = _non_finite_keys(args)
+    if bad:
+        problems.append(f"{where}: secretArgs {', '.join(bad)} must be finite numbers")
+        return None
+    return args  # type: ignore[no-any-return]
+
+
+def _non_finite_keys(value: Any, prefix: str = "") -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [prefix or "value"]
+    if isinstance(value, dict):
+        return [bad for key, item in value.items() for bad in _non_finite_keys(item, f"{prefix}{key}.")]
+    if isinstance(value, list):
+        return [
+            bad for index, item in enumerate(value) for bad in _non_finite_keys(item, f"{prefix}{index}.")
+        ]
+    return []
+
+
+def _request(
+    secret_path: str, method: str, args: dict[str, Any] | None, where: str, problems: list[str]
+) -> VaultRequest | None:
+    if not secret_path:
+        problems.append(f"{where}: secretPath is required, e.g. secret/data/my-app")
+        return None
+    path, _, query_text = secret_path.partition("?")
+    path = _with_v1_prefix(path)
+    problem = _vault_path_problem(path)
+    if problem:
+        problems.append(f"{where}: secretPath {problem}")
+        return None
+    query = _query(query_text, where, problems)
+    if query is None:
+        return None
+    body = None if args is None else gojson.dumps(args)
+    return VaultRequest(method, path, query, body)
+
+
+def _with_v1_prefix(path: str) -> str:
+    # The same four spellings upstream accepts: /v1/x, v1/x, /x and x.
+    if path.startswith("/v1/"):
+        return path
+    if path.startswith("v1/"):
+        return "/" + path
+    if path.startswith("/"):
+        return "/v1" + path
+    return "/v1/" + path
+
+
+def _vault_path_problem(path: str) -> str | None:
+    if "://" in path or path.startswith("/v1//"):
+        return "must be a path inside Vault (like secret/data/app), not a URL"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
+        return "contains a control character"
+    if "#" in path:
+        return "must not contain '#'"
+    elements = path[len("/v1/") :].split("/")
+    if any(element in (".", "..") for element in elements):
+        return "must not contain '.' or '..' elements"
+    if not path[len("/v1/") :].strip("/"):
+        return "names no secret (it is empty after /v1/)"
+    return None
+
+
+def _query(text: str, where: str, problems: list[str]) -> tuple[tuple[str, str], ...] | None:
+    """Query parameters as Go's url.ParseQuery reads them; sorted like url.Values.Encode."""
+    pairs = []
+    for part in text.split("&"):
+        if not part:
+            continue
+        if ";" in part:
+            problems.append(f"{where}: secretPath query uses ';' as a separator; use '&'")
+            return None
+        if _BAD_ESCAPE.search(part):
+            problems.append(f"{where}: secretPath query has a malformed %-escape")
+            return None
+        key, _, value = part.partition("=")
+        pairs.append((unquote_plus(key), unquote_plus(value)))
+    return tuple(sorted(pairs))
+
+
+def _name_problems(names: list[tuple[int, str]]) -> list[str]:
+    problems = []
+    by_name: dict[str, list[int]] = {}
+    for index, name in names:
+        by_name.setdefault(name, []).append(index)
+    for name, indexes in by_name.items():
+        if len(indexes) > 1:
+            places = ", ".join(f"objects[{index}]" for index in indexes)
+            problems.append(f'objectName "{name}" is used by {places}; each object needs its own file name')
+    for parent, nested in path_conflicts(by_name):
+        problems.append(f'objectName "{parent}" is a file, so "{nested}" cannot be a file inside it')
+    return problems

@@ -1,0 +1,163 @@
+"""The long-running provider: builds the long-lived objects once, serves the socket, drains.
+
+The socket lives on a hostPath shared with the driver and with the next provider
+pod during an update, so it is created owner-only from the first instant, a stale
+one is replaced only if it is really a socket, and on exit we remove it only if
+it is still the one we created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import stat
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import grpc
+
+from provider import PROVIDER_NAME, __version__
+from provider.mount import Mounter
+from provider.servicer import DEFAULT_MAX_RESPONSE_BYTES, ProviderServicer
+from provider.settings import Settings
+from provider.v1alpha1 import service_pb2_grpc
+from provider.vault import VaultClient
+from provider.versions import HmacKeyError, load_key_file, new_key
+
+__all__ = ["ProviderServer", "SocketError", "run"]
+
+log = logging.getLogger("provider.server")
+
+# Parallel Vault requests within one Mount, shared by all Mounts.
+FETCH_WORKERS = 16
+SOCKET_MODE = 0o600
+
+
+class SocketError(RuntimeError):
+    """The endpoint path cannot be used for our socket."""
+
+
+@dataclass(frozen=True)
+class _SocketIdentity:
+    device: int
+    inode: int
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _remove_stale_socket(path: Path) -> None:
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise SocketError(f"{path} exists and is not a socket; refusing to replace it")
+    # A crashed provider leaves its socket behind. A live one (during an update)
+    # keeps serving the connections it has; new ones come to us.
+    path.unlink()
+    log.info("removed an old socket at %s", path)
+
+
+class ProviderServer:
+    """The gRPC server on a unix socket, with the objects it needs for its lifetime."""
+
+    def __init__(self, settings: Settings, hmac_key: bytes) -> None:
+        self._settings = settings
+        self._path = Path(settings.endpoint)
+        self._vault = VaultClient(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS))
+        self._fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
+        mounter = Mounter(settings, self._vault, hmac_key, self._fetch_pool)
+        servicer = ProviderServicer(mounter, settings.max_concurrent_mounts)
+        # Workers beyond the Mount slots keep Version answering while Mounts wait.
+        self._server = grpc.server(
+            ThreadPoolExecutor(settings.max_concurrent_mounts + 4, thread_name_prefix="grpc"),
+            options=[("grpc.max_send_message_length", DEFAULT_MAX_RESPONSE_BYTES * 2)],
+        )
+        service_pb2_grpc.add_CSIDriverProviderServicer_to_server(servicer, self._server)  # type: ignore[no-untyped-call]
+        self._identity: _SocketIdentity | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def start(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_socket(self._path)
+        # Born owner-only: there is no moment where another user could connect.
+        with _umask(0o077):
+            bound = self._server.add_insecure_port(f"unix://{self._path}")
+            if not bound:
+                raise SocketError(f"cannot listen on {self._path}")
+            self._server.start()
+        os.chmod(self._path, SOCKET_MODE)
+        info = self._path.lstat()
+        self._identity = _SocketIdentity(info.st_dev, info.st_ino)
+        log.info("serving %s %s on %s", PROVIDER_NAME, __version__, self._path)
+
+    def stop(self, grace_seconds: float) -> None:
+        """Refuse new RPCs, let in-flight Mounts finish within the grace, then clean up."""
+        self._server.stop(grace_seconds).wait()
+        self._fetch_pool.shutdown(wait=False, cancel_futures=True)
+        self._vault.close()
+        self._remove_socket_if_ours()
+
+    def _remove_socket_if_ours(self) -> None:
+        try:
+            info = self._path.lstat()
+        except FileNotFoundError:
+            return
+        if self._identity == _SocketIdentity(info.st_dev, info.st_ino):
+            self._path.unlink(missing_ok=True)
+        else:
+            log.info("leaving %s in place: another provider owns it now", self._path)
+
+
+def _hmac_key(settings: Settings) -> bytes:
+    if settings.hmac_key_file:
+        return load_key_file(settings.hmac_key_file)
+    log.warning(
+        "no -hmac-key-file: using a key generated at start, so object versions change "
+        "when the provider restarts and differ between nodes"
+    )
+    return new_key()
+
+
+def run(settings: Settings) -> int:
+    """Serve until SIGTERM or SIGINT; returns the process exit code."""
+    try:
+        server = ProviderServer(settings, _hmac_key(settings))
+        server.start()
+    except (HmacKeyError, SocketError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info(
+            "received %s, draining for up to %.0fs",
+            signal.Signals(signum).name,
+            settings.shutdown_grace_seconds,
+        )
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stopping.wait(3600):
+        pass
+    server.stop(settings.shutdown_grace_seconds)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,152 @@
+"""The gRPC face: Version and Mount, and the one table from errors to status codes.
+
+Nothing below this module knows about gRPC or protobuf. Each Mount logs exactly
+one line (pod, SecretProviderClass, object count, duration, code) and never the
+request's attributes, secrets, tokens or contents.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any
+
+import grpc
+
+from provider import PROVIDER_NAME, __version__
+from provider.deadline import Deadline
+from provider.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    InvalidRequest,
+    PermissionDenied,
+    ProviderError,
+    ResponseTooLarge,
+    SecretNotFound,
+    VaultRejected,
+    VaultUnavailable,
+)
+from provider.mount import Mounter, MountResult
+from provider.spc import MountConfig, parse_mount_request
+from provider.v1alpha1 import service_pb2, service_pb2_grpc
+
+__all__ = ["API_VERSION", "CODES", "DEFAULT_MAX_RESPONSE_BYTES", "ProviderServicer"]
+
+API_VERSION = "v1alpha1"
+# The driver's default gRPC receive limit (--max-call-recv-msg-size).
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+CODES: dict[type[ProviderError], grpc.StatusCode] = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    SecretNotFound: grpc.StatusCode.NOT_FOUND,
+    VaultRejected: grpc.StatusCode.FAILED_PRECONDITION,
+    VaultUnavailable: grpc.StatusCode.UNAVAILABLE,
+    ResponseTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Cancelled: grpc.StatusCode.CANCELLED,
+}
+
+log = logging.getLogger("provider.mount")
+
+
+def status_for(error: ProviderError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        if cls in CODES:
+            return CODES[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
+    def __init__(
+        self,
+        mounter: Mounter,
+        max_concurrent_mounts: int = 32,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self._mounter = mounter
+        self._max_response_bytes = max_response_bytes
+        self._slots = threading.BoundedSemaphore(max_concurrent_mounts)
+
+    def Version(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return service_pb2.VersionResponse(
+            version=API_VERSION, runtime_name=PROVIDER_NAME, runtime_version=__version__
+        )
+
+    def Mount(self, request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.monotonic()
+        deadline = Deadline(context.time_remaining())
+        context.add_callback(deadline.cancel)
+        config: MountConfig | None = None
+        code = grpc.StatusCode.OK
+        objects = 0
+        try:
+            config = parse_mount_request(
+                request.attributes, request.secrets, request.target_path, request.permission
+            )
+            objects = len(config.objects)
+            with self._slot(deadline):
+                result = self._mounter.mount(config, deadline)
+            response = _response(result)
+            self._check_size(response)
+            return response
+        except ProviderError as exc:
+            code = status_for(exc)
+            context.abort(code, str(exc))
+        except Exception as exc:
+            # A bug of ours: keep serving. Log where it happened but not the exception's
+            # text, which could quote request data.
+            code = grpc.StatusCode.INTERNAL
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unexpected %s in Mount\n%s", type(exc).__name__, where)
+            context.abort(code, "internal error in the Vault provider; see the provider's log")
+        finally:
+            pod = config.pod.describe() if config else "unknown"
+            spc = config.spc_name if config else "unknown"
+            log.info(
+                "mount pod=%s spc=%s objects=%d duration_ms=%.1f code=%s",
+                pod,
+                spc,
+                objects,
+                (time.monotonic() - started) * 1000,
+                code.name,
+                extra={"pod": pod, "spc": spc, "objects": objects, "code": code.name},
+            )
+        raise AssertionError("unreachable: context.abort raises")
+
+    def _slot(self, deadline: Deadline) -> _Slot:
+        return _Slot(self._slots, deadline)
+
+    def _check_size(self, response: Any) -> None:
+        size = response.ByteSize()
+        if size > self._max_response_bytes:
+            biggest = max(response.files, key=lambda f: len(f.contents))
+            raise ResponseTooLarge(
+                f"the volume would hold {size} bytes, over the driver's {self._max_response_bytes}-byte "
+                f"receive limit (largest file: {biggest.path!r}, {len(biggest.contents)} bytes); "
+                "select single keys with secretKey or raise the driver's --max-call-recv-msg-size"
+            )
+
+
+class _Slot:
+    """A concurrency slot, waited for no longer than the Mount's deadline."""
+
+    def __init__(self, semaphore: threading.BoundedSemaphore, deadline: Deadline) -> None:
+        self._semaphore = semaphore
+        self._deadline = deadline
+
+    def __enter__(self) -> None:
+        if not self._semaphore.acquire(timeout=self._deadline.remaining()):
+            raise DeadlineExceeded("the provider was busy with other Mounts until the deadline passed")
+
+    def __exit__(self, *exc: object) -> None:
+        self._semaphore.release()
+
+
+def _response(result: MountResult) -> Any:
+    return service_pb2.MountResponse(
+        files=[service_pb2.File(path=f.path, mode=f.mode, contents=f.contents) for f in result.files],
+        object_version=[service_pb2.ObjectVersion(id=i, version=v) for i, v in result.versions],
+    )

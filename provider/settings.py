@@ -1,0 +1,242 @@
+"""Process settings from flags and the environment (precedence: environment < flags).
+
+Flags keep the upstream provider's names and Go's flag syntax (`-flag`, `--flag`,
+`-flag=value`, `-flag value`; booleans only as `-flag` or `-flag=false`), so the
+official Helm chart's arguments work unchanged. SecretProviderClass parameters
+override some of these per Mount; that last layer is applied in `connection`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_VAULT_ADDRESS",
+    "FlagError",
+    "Settings",
+    "TlsSettings",
+    "parse_bool",
+    "parse_settings",
+    "usage",
+]
+
+DEFAULT_VAULT_ADDRESS = "https://127.0.0.1:8200"
+LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
+LOG_FORMATS = ("text", "json")
+
+Source = Literal["default", "env", "flag", "spc"]
+
+
+class FlagError(ValueError):
+    """A flag or environment variable has a value we cannot use."""
+
+
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def parse_bool(text: str) -> bool | None:
+    """Go's strconv.ParseBool: the forms operators already write for the Go provider."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How to verify Vault's certificate and which client certificate to present."""
+
+    ca_cert: str = ""
+    ca_directory: str = ""
+    server_name: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    skip_verify: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint: str = "/provider/vault.sock"
+    log_level: str = "info"
+    log_format: str = "text"
+    show_version: bool = False
+    health_addr: str = ":8080"
+    hmac_secret_name: str = "vault-csi-provider-hmac-key"  # noqa: S105 - a name, not a key
+    hmac_key_file: str = ""
+    cache_size: int = 1000
+    vault_addr: str = DEFAULT_VAULT_ADDRESS
+    vault_addr_source: Source = "default"
+    vault_mount: str = "kubernetes"
+    vault_namespace: str = ""
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    shutdown_grace_seconds: float = 20.0
+    max_concurrent_mounts: int = 32
+
+
+@dataclass(frozen=True)
+class _Flag:
+    name: str
+    attr: str
+    help: str
+    kind: Literal["str", "bool", "int", "duration"] = "str"
+    env: str | None = None
+
+
+_FLAGS = (
+    _Flag("endpoint", "endpoint", "unix socket path to serve on"),
+    _Flag("log-level", "log_level", f"log level: {', '.join(LOG_LEVELS)}"),
+    _Flag("log-format", "log_format", "log format: text or json"),
+    _Flag("debug", "debug", "deprecated: same as -log-level=debug", "bool"),
+    _Flag("version", "show_version", "print the version and exit", "bool"),
+    _Flag("health-addr", "health_addr", "address for health (and metrics) HTTP"),
+    _Flag("hmac-secret-name", "hmac_secret_name", "Kubernetes Secret holding the versions' HMAC key"),
+    _Flag("hmac-key-file", "hmac_key_file", "file holding the versions' HMAC key (e.g. a mounted Secret)"),
+    _Flag("cache-size", "cache_size", "how many Vault tokens to cache; 0 or less disables", "int"),
+    _Flag(
+        "vault-addr", "vault_addr", "default Vault address (https://, http:// or unix://)", env="VAULT_ADDR"
+    ),
+    _Flag("vault-mount", "vault_mount", "default auth mount for login"),
+    _Flag("vault-namespace", "vault_namespace", "default Vault namespace", env="VAULT_NAMESPACE"),
+    _Flag("vault-tls-ca-cert", "ca_cert", "PEM file of CA certificates for Vault", env="VAULT_CACERT"),
+    _Flag("vault-tls-ca-directory", "ca_directory", "directory of PEM CA certificates", env="VAULT_CAPATH"),
+    _Flag(
+        "vault-tls-server-name",
+        "server_name",
+        "name to verify Vault's certificate against",
+        env="VAULT_TLS_SERVER_NAME",
+    ),
+    _Flag(
+        "vault-tls-client-cert", "client_cert", "PEM client certificate for Vault", env="VAULT_CLIENT_CERT"
+    ),
+    _Flag("vault-tls-client-key", "client_key", "PEM client key for Vault", env="VAULT_CLIENT_KEY"),
+    _Flag(
+        "vault-tls-skip-verify",
+        "skip_verify",
+        "do not verify Vault's certificate (insecure)",
+        "bool",
+        "VAULT_SKIP_VERIFY",
+    ),
+    _Flag(
+        "shutdown-grace",
+        "shutdown_grace_seconds",
+        "how long in-flight Mounts may run after SIGTERM",
+        "duration",
+    ),
+    _Flag("max-concurrent-mounts", "max_concurrent_mounts", "Mounts served at once; more wait", "int"),
+)
+_BY_NAME = {flag.name: flag for flag in _FLAGS}
+_TLS_ATTRS = {f.name for f in fields(TlsSettings)}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def usage() -> str:
+    lines = ["Usage: vault-csi-provider [flags]", "       vault-csi-provider mount|demo --help", "", "Flags:"]
+    for flag in _FLAGS:
+        env = f" (env {flag.env})" if flag.env else ""
+        value = "" if flag.kind == "bool" else " value"
+        lines.append(f"  -{flag.name}{value}\n        {flag.help}{env}")
+    return "\n".join(lines)
+
+
+def _convert(flag: _Flag, text: str, origin: str) -> object:
+    if flag.kind == "bool":
+        parsed = parse_bool(text)
+        if parsed is None:
+            raise FlagError(f"invalid boolean value {text!r} for {origin}")
+        return parsed
+    if flag.kind == "int":
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise FlagError(f"invalid integer value {text!r} for {origin}") from None
+    if flag.kind == "duration":
+        match = _DURATION.match(text.strip())
+        if not match:
+            raise FlagError(f"invalid duration {text!r} for {origin} (use e.g. 20s or 1m)")
+        return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    return text
+
+
+def _scan(argv: Sequence[str]) -> dict[str, object]:
+    """Go flag syntax; stops at '--' or the first non-flag argument (which is an error here)."""
+    values: dict[str, object] = {}
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--":
+            break
+        if not arg.startswith("-") or arg == "-":
+            raise FlagError(f"unexpected argument {arg!r}")
+        name, has_value, value = arg.lstrip("-").partition("=")
+        if arg.startswith("---") or not name:
+            raise FlagError(f"bad flag syntax: {arg}")
+        if name in ("h", "help"):
+            raise FlagError("help requested")
+        flag = _BY_NAME.get(name)
+        if flag is None:
+            raise FlagError(f"flag provided but not defined: -{name}")
+        if not has_value:
+            if flag.kind == "bool":
+                value = "true"
+            elif args:
+                value = args.pop(0)
+            else:
+                raise FlagError(f"flag needs an argument: -{name}")
+        values[flag.attr] = _convert(flag, value, f"flag -{name}")
+    if args:
+        raise FlagError(f"unexpected argument {args[0]!r}")
+    return values
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for flag in _FLAGS:
+        if flag.env and environ.get(flag.env):
+            values[flag.attr] = _convert(flag, environ[flag.env], f"environment variable {flag.env}")
+    return values
+
+
+def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from command-line flags over `VAULT_*` environment variables over defaults."""
+    env_values = _from_environment(os.environ if environ is None else environ)
+    flag_values = _scan(argv)
+    merged = {**env_values, **flag_values}
+
+    if merged.pop("debug", False) and "log_level" not in flag_values:
+        merged["log_level"] = "debug"
+    if "vault_addr" in flag_values:
+        merged["vault_addr_source"] = "flag"
+    elif "vault_addr" in env_values:
+        merged["vault_addr_source"] = "env"
+    # An empty -vault-addr= means "not set", as in the Go provider.
+    if not merged.get("vault_addr"):
+        merged.pop("vault_addr", None)
+        merged["vault_addr_source"] = "env" if env_values.get("vault_addr") else "default"
+        if env_values.get("vault_addr"):
+            merged["vault_addr"] = env_values["vault_addr"]
+
+    tls = TlsSettings(**{key: value for key, value in merged.items() if key in _TLS_ATTRS})  # type: ignore[arg-type]
+    plain = {key: value for key, value in merged.items() if key not in _TLS_ATTRS}
+    settings = Settings(tls=tls, **plain)  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _check(settings: Settings) -> None:
+    if settings.log_level not in LOG_LEVELS:
+        raise FlagError(f"invalid -log-level {settings.log_level!r}; use one of {', '.join(LOG_LEVELS)}")
+    if settings.log_format not in LOG_FORMATS:
+        raise FlagError(f"invalid -log-format {settings.log_format!r}; use text or json")
+    if not settings.endpoint:
+        raise FlagError("-endpoint must not be empty")
+    if bool(settings.tls.client_cert) != bool(settings.tls.client_key):
+        raise FlagError("-vault-tls-client-cert and -vault-tls-client-key must be given together")
+    if settings.max_concurrent_mounts < 1:
+        raise FlagError("-max-concurrent-mounts must be at least 1")

@@ -1,0 +1,240 @@
+"""Requests to Vault: one HTTP session per address and TLS settings, errors translated here.
+
+This is the only module that speaks HTTP. hvac builds the requests (token and
+namespace headers, X-Vault-Request, URL joining); we keep the status handling
+because the provider needs Vault's numbers verbatim (Go-compatible output) and
+its own error classes. Every requests/hvac/ssl exception stops at this boundary.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import hvac.adapters
+import requests
+
+from provider import gojson
+from provider.connection import VaultConnection
+from provider.errors import (
+    DeadlineExceeded,
+    PermissionDenied,
+    ProviderError,
+    SecretNotFound,
+    VaultRejected,
+    VaultUnavailable,
+)
+from provider.transport import TlsAdapter, UnixSocketAdapter, build_ssl_context
+
+__all__ = ["VaultCall", "VaultClient", "VaultReply"]
+
+# Vault's own error texts are short; anything longer is not an error list we show.
+MAX_REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class VaultCall:
+    """One HTTP request; body and token are never shown."""
+
+    method: str
+    path: str  # starts with /v1/
+    query: tuple[tuple[str, str], ...] = ()
+    body: str | None = field(default=None, repr=False)
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class VaultReply:
+    status: int
+    # Parsed JSON (numbers as gojson.JsonNumber), or None for an empty body.
+    payload: Any = field(repr=False)
+
+
+class VaultClient:
+    """Sends calls to Vault, sharing one connection pool per address and TLS settings."""
+
+    def __init__(self, pool_size: int = 32) -> None:
+        self._pool_size = pool_size
+        self._sessions: dict[tuple[object, ...], requests.Session] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._sessions.values():
+                session.close()
+            self._sessions.clear()
+
+    def _session(self, connection: VaultConnection) -> requests.Session:
+        # The namespace is a header, not a connection property: it is not in the key.
+        key = (
+            connection.address,
+            connection.ca_cert,
+            connection.ca_directory,
+            connection.server_name,
+            connection.client_cert,
+            connection.client_key,
+            connection.skip_verify,
+        )
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                session = self._new_session(connection)
+                self._sessions[key] = session
+            return session
+
+    def _new_session(self, connection: VaultConnection) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no ~/.netrc or REQUESTS_CA_BUNDLE surprises
+        if connection.scheme == "unix":
+            session.mount("http://", UnixSocketAdapter(urlsplit(connection.address).path, self._pool_size))
+        elif connection.scheme == "https":
+            try:
+                context = build_ssl_context(
+                    ca_cert=connection.ca_cert,
+                    ca_directory=connection.ca_directory,
+                    client_cert=connection.client_cert,
+                    client_key=connection.client_key,
+                    skip_verify=connection.skip_verify,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise VaultRejected(
+                    f"cannot set up TLS for Vault at {connection.describe()} with "
+                    f"{connection.describe_trust()}: {_os_reason(exc)}"
+                ) from None
+            session.mount("https://", TlsAdapter(context, connection.server_name, self._pool_size))
+        else:
+            session.mount(
+                "http://", requests.adapters.HTTPAdapter(pool_maxsize=self._pool_size, max_retries=0)
+            )
+        return session
+
+    def call(self, connection: VaultConnection, call: VaultCall, timeout: float) -> VaultReply:
+        """Send one request; a 2xx answer is returned, anything else raises a ProviderError."""
+        session = self._session(connection)
+        base_uri = "http://localhost" if connection.scheme == "unix" else connection.address
+        adapter = hvac.adapters.RawAdapter(
+            base_uri=base_uri,
+            token=call.token or None,
+            namespace=connection.namespace or None,
+            session=session,
+            allow_redirects=False,
+            timeout=timeout,
+        )
+        headers = {"Content-Type": "application/json"} if call.body is not None else {}
+        try:
+            response = adapter.request(
+                call.method,
+                call.path,
+                headers=headers,
+                raise_exception=False,
+                params=list(call.query) or None,
+                data=call.body.encode() if call.body is not None else None,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise VaultRejected(
+                f"TLS with Vault at {connection.describe()} failed using {connection.describe_trust()}"
+                f"{' and server name ' + connection.server_name if connection.server_name else ''}: "
+                f"{_tls_reason(exc)}"
+            ) from None
+        except requests.exceptions.Timeout:
+            raise DeadlineExceeded(
+                f"Vault at {connection.describe()} did not answer within the Mount's deadline"
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise VaultUnavailable(
+                f"cannot reach Vault at {connection.describe()}: {_os_reason(exc)}"
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise VaultUnavailable(
+                f"request to Vault at {connection.describe()} failed: {type(exc).__name__}"
+            ) from None
+        return _reply(connection, response)
+
+
+def _reply(connection: VaultConnection, response: requests.Response) -> VaultReply:
+    status = response.status_code
+    body = response.content
+    payload: Any = None
+    parsed = False
+    if body.strip():
+        try:
+            payload = gojson.loads(body)
+            parsed = True
+        except ValueError:
+            payload = None
+    if 200 <= status < 300:
+        if body.strip() and not parsed:
+            raise VaultUnavailable(
+                f"Vault at {connection.describe()} answered {status} with a body that is not JSON"
+            )
+        return VaultReply(status, payload)
+    error = _status_error(connection, status, _reasons(payload), response.headers.get("Location", ""))
+    error.status = status
+    raise error
+
+
+def _reasons(payload: Any) -> str:
+    """Vault's own error strings (the `errors` list), never the rest of the body."""
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    text = "; ".join(str(item) for item in errors if isinstance(item, str) and item)
+    return text[:MAX_REASON_CHARS]
+
+
+def _status_error(connection: VaultConnection, status: int, reasons: str, location: str) -> ProviderError:
+    said = f": {reasons}" if reasons else ""
+    where = connection.describe()
+    if status == 403 or status == 401:
+        return PermissionDenied(f"permission denied ({status}){said}")
+    if status == 404:
+        return SecretNotFound(f"not found (404){said}")
+    if status == 503:
+        return VaultUnavailable(f"Vault at {where} is sealed or unavailable (503){said}")
+    if status == 429:
+        return VaultUnavailable(f"Vault at {where} is rate limiting requests (429){said}")
+    if status == 412:
+        return VaultUnavailable(f"Vault at {where} has not caught up with a recent write yet (412){said}")
+    if status >= 500:
+        return VaultUnavailable(f"Vault at {where} failed with HTTP {status}{said}")
+    if 300 <= status < 400:
+        target = urlsplit(location).netloc if location else "elsewhere"
+        return VaultRejected(
+            f"Vault at {where} redirected the request ({status}) to {target}; "
+            "set the address to the active node or a load balancer in front of Vault"
+        )
+    return VaultRejected(f"Vault rejected the request (HTTP {status}){said}")
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The innermost OS-level reason (connection refused, no such file, ...), without URLs."""
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror)
+        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
+    return type(exc).__name__
+
+
+def _first_arg_exception(exc: BaseException) -> BaseException | None:
+    for arg in exc.args:
+        if isinstance(arg, BaseException):
+            return arg
+        reason = getattr(arg, "reason", None)
+        if isinstance(reason, BaseException):
+            return reason
+    return None
+
+
+def _tls_reason(exc: BaseException) -> str:
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return str(current.verify_message or current.reason or "certificate verification failed")
+        if isinstance(current, ssl.SSLError):
+            return str(current.reason or "TLS handshake failed")
+        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
+    return "TLS handshake failed"
