@@ -50,11 +50,11 @@ def login(
     except SecretNotFound as exc:
         raise VaultRejected(f"{where} failed: no auth method is mounted at auth/{mount} ({exc})") from None
     except ProviderError as exc:
-        message = redact(str(exc), [config.jwt])
         # The JWT method answers 400 when a bound claim does not match: a denial too.
         if isinstance(exc, PermissionDenied) or exc.status == 400:
-            raise PermissionDenied(f"{where} was denied: {message}") from None
-        raise type(exc)(f"{where} failed: {message}") from None
+            reasons = redact(exc.reasons, [config.jwt]) or "Vault gave no reason"
+            raise PermissionDenied(f"{where} was denied (HTTP {exc.status}): {reasons}") from None
+        raise type(exc)(f"{where} failed: {redact(str(exc), [config.jwt])}") from None
 
     auth = reply.payload.get("auth") if isinstance(reply.payload, dict) else None
     token = auth.get("client_token") if isinstance(auth, dict) else None

@@ -39,6 +39,8 @@ class ProviderError(Exception):
 
     #: The HTTP status Vault answered with, when the error is Vault's answer.
     status: int | None = None
+    #: Vault's own error strings from that answer ("" when it gave none).
+    reasons: str = ""
 
 
 class InvalidRequest(ProviderError):

@@ -89,11 +89,7 @@ class Mounter:
             try:
                 return self._vault.call(connection, call, deadline.remaining())
             except ProviderError as exc:
-                owner = first_user[request]
-                message = redact(str(exc), sensitive)
-                error = type(exc)(f"{owner.label()}: {request.describe()} failed: {message}")
-                error.status = exc.status
-                raise error from None
+                raise _fetch_error(first_user[request], exc, sensitive) from None
 
         if self._fetch_pool is None or len(requests) == 1:
             return {request: fetch(request) for request in requests}
@@ -109,6 +105,25 @@ class Mounter:
             for future in futures.values():
                 future.cancel()
         return replies
+
+
+def _fetch_error(obj: SecretObject, exc: ProviderError, sensitive: list[str]) -> ProviderError:
+    request = obj.request
+    if exc.status == 404:
+        hint = ""
+        if request.method == "GET" and "/data/" not in request.path:
+            hint = (
+                "; for a KV version 2 engine the path needs data/ after the mount, as in secret/data/my-app"
+            )
+        message = f"nothing at {request.path} (404){hint}"
+    elif exc.status == 403:
+        reasons = redact(exc.reasons, sensitive) or "Vault gave no reason"
+        message = f"{request.describe()} was denied (403): {reasons}; check the role's policies"
+    else:
+        message = f"{request.describe()} failed: {redact(str(exc), sensitive)}"
+    error = type(exc)(f"{obj.label()}: {message}")
+    error.status, error.reasons = exc.status, redact(exc.reasons, sensitive)
+    return error
 
 
 def _contents(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> bytes:

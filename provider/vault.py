@@ -171,8 +171,10 @@ def _reply(connection: VaultConnection, response: requests.Response) -> VaultRep
                 f"Vault at {connection.describe()} answered {status} with a body that is not JSON"
             )
         return VaultReply(status, payload)
-    error = _status_error(connection, status, _reasons(payload), response.headers.get("Location", ""))
+    reasons = _reasons(payload)
+    error = _status_error(connection, status, reasons, response.headers.get("Location", ""))
     error.status = status
+    error.reasons = reasons
     raise error
 
 
