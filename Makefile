@@ -1,0 +1,31 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both create .venv with the project and its development dependencies first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint types proto clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/vault-csi-provider demo
+
+test: $(BIN)/.installed
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python scripts/gen_proto.py --check
+	$(BIN)/ruff check provider tests scripts
+	$(BIN)/ruff format --check provider tests scripts
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+proto: $(BIN)/.installed
+	$(BIN)/python scripts/gen_proto.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
