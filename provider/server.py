@@ -1,9 +1,12 @@
 """The long-running provider: builds the long-lived objects once, serves the socket, drains.
 
 The socket lives on a hostPath shared with the driver and with the next provider
-pod during an update, so it is created owner-only from the first instant, a stale
-one is replaced only if it is really a socket, and on exit we remove it only if
-it is still the one we created.
+pod during an update. It is created owner-only from the first instant, under a
+private name, and then renamed over the endpoint: the path never disappears
+while an old provider hands over, a stale file is replaced only if it is a socket,
+and gRPC's own clean-up at shutdown (it unlinks the path it bound, whoever owns
+that path by then) only ever touches our private name. On exit we remove the
+endpoint only if it is still the socket we created.
 """
 
 from __future__ import annotations
@@ -58,17 +61,15 @@ def _umask(mask: int) -> Iterator[None]:
         os.umask(previous)
 
 
-def _remove_stale_socket(path: Path) -> None:
+def _check_replaceable(path: Path) -> bool:
+    """Whether an old socket is there; anything else at the path is an error."""
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return
+        return False
     if not stat.S_ISSOCK(info.st_mode):
         raise SocketError(f"{path} exists and is not a socket; refusing to replace it")
-    # A crashed provider leaves its socket behind. A live one (during an update)
-    # keeps serving the connections it has; new ones come to us.
-    path.unlink()
-    log.info("removed an old socket at %s", path)
+    return True
 
 
 class ProviderServer:
@@ -95,16 +96,23 @@ class ProviderServer:
 
     def start(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_socket(self._path)
+        replacing = _check_replaceable(self._path)
+        private = self._path.with_name(f".{self._path.name}.{os.getpid()}")
+        private.unlink(missing_ok=True)
         # Born owner-only: there is no moment where another user could connect.
         with _umask(0o077):
-            bound = self._server.add_insecure_port(f"unix://{self._path}")
+            bound = self._server.add_insecure_port(f"unix://{private}")
             if not bound:
-                raise SocketError(f"cannot listen on {self._path}")
+                raise SocketError(f"cannot listen on {private}")
             self._server.start()
-        os.chmod(self._path, SOCKET_MODE)
-        info = self._path.lstat()
+        os.chmod(private, SOCKET_MODE)
+        info = private.lstat()
         self._identity = _SocketIdentity(info.st_dev, info.st_ino)
+        # A crashed provider's socket, or a live one during an update: the old one
+        # keeps the connections it has, new ones come to us.
+        os.replace(private, self._path)
+        if replacing:
+            log.info("replaced an older socket at %s", self._path)
         log.info("serving %s %s on %s", PROVIDER_NAME, __version__, self._path)
 
     def stop(self, grace_seconds: float) -> None:
