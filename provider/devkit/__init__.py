@@ -1,0 +1,44 @@
+"""Real backends for the integration tests and the demo, all on 127.0.0.1.
+
+OpenBao (a real dev server), PostgreSQL (a private cluster), a fake kube-apiserver that
+answers TokenReviews for service-account shaped tokens we sign ourselves, a throwaway CA,
+and helpers that configure OpenBao's engines and auth methods. Nothing here is imported by
+the provider itself.
+"""
+
+from __future__ import annotations
+
+from provider.devkit.apiserver import TOKENREVIEW_PATH, FakeApiServer, kube_status, review_token
+from provider.devkit.certs import CertificateAuthority, KeyPair, write_pem
+from provider.devkit.errors import BackendFailed, BackendMissing, DevkitError, InvalidToken
+from provider.devkit.http_stub import Handler, JsonHttpServer, StubRequest, StubResponse
+from provider.devkit.openbao import OpenBaoServer, find_bao
+from provider.devkit.ports import free_port
+from provider.devkit.postgres import PostgresServer, find_pg_bin
+from provider.devkit.sa_tokens import DEFAULT_ISSUER, ServiceAccountTokenIssuer, service_account_uid
+
+__all__ = [
+    "DEFAULT_ISSUER",
+    "TOKENREVIEW_PATH",
+    "BackendFailed",
+    "BackendMissing",
+    "CertificateAuthority",
+    "DevkitError",
+    "FakeApiServer",
+    "Handler",
+    "InvalidToken",
+    "JsonHttpServer",
+    "KeyPair",
+    "OpenBaoServer",
+    "PostgresServer",
+    "ServiceAccountTokenIssuer",
+    "StubRequest",
+    "StubResponse",
+    "find_bao",
+    "find_pg_bin",
+    "free_port",
+    "kube_status",
+    "review_token",
+    "service_account_uid",
+    "write_pem",
+]
