@@ -8,6 +8,7 @@ never the token.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from provider import gojson
@@ -25,6 +26,8 @@ from provider.spc import MountConfig
 from provider.vault import VaultCall, VaultClient
 
 __all__ = ["VaultToken", "login"]
+
+log = logging.getLogger("provider.auth")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ def login(
     if not isinstance(token, str) or not token:
         # Upstream crashed on exactly this answer (its issue #310).
         raise VaultUnavailable(f"{where}: Vault answered {reply.status} without a client token")
-    return VaultToken(token, _int(auth.get("lease_duration")), auth.get("renewable") is True)  # type: ignore[union-attr]
+    lease = _int(auth.get("lease_duration"))  # type: ignore[union-attr]
+    log.debug("logged in with role %s on auth/%s (token lease %ds)", config.role, mount, lease)
+    return VaultToken(token, lease, auth.get("renewable") is True)  # type: ignore[union-attr]
 
 
 def _int(value: object) -> int:

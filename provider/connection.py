@@ -38,14 +38,14 @@ class VaultConnection:
         return self.address.split("://", 1)[0].lower()
 
     def describe(self) -> str:
-        """The address and where it came from, for error messages."""
+        """The address (without any user:password) and where it came from, for error messages."""
         origin = {
             "spc": "vaultAddress in the SecretProviderClass",
             "flag": "the -vault-addr flag",
             "env": "VAULT_ADDR",
             "default": "the default",
         }[self.address_source]
-        return f"{self.address} (from {origin})"
+        return f"{_without_userinfo(self.address)} (from {origin})"
 
     def describe_trust(self) -> str:
         if self.skip_verify:
@@ -55,6 +55,14 @@ class VaultConnection:
         if self.ca_directory:
             return f"CA directory {self.ca_directory}"
         return "the system CA certificates"
+
+
+def _without_userinfo(address: str) -> str:
+    scheme, separator, rest = address.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "[redacted]@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{separator}{authority}{slash}{path}"
 
 
 def resolve_connection(settings: Settings, spc: ConnectionOverrides) -> VaultConnection:

@@ -18,7 +18,7 @@ from provider.errors import SecretNotFound, VaultUnavailable
 
 __all__ = ["ExtractError", "decode", "envelope", "response_data", "select_key"]
 
-_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 
 class ExtractError(ValueError):
@@ -102,7 +102,7 @@ def envelope(payload: dict[str, Any]) -> bytes:
 
 def _auth_json(auth: dict[str, Any]) -> str:
     metadata = auth.get("metadata")
-    mfa = auth.get("mfa_requirement")
+    mfa = _mfa_json(auth.get("mfa_requirement"))
     return gojson.dumps_fields(
         [
             ("client_token", _str(auth.get("client_token"))),
@@ -120,9 +120,20 @@ def _auth_json(auth: dict[str, Any]) -> str:
             ("entity_id", _str(auth.get("entity_id"))),
             ("lease_duration", _int(auth.get("lease_duration"))),
             ("renewable", auth.get("renewable") is True),
-            ("mfa_requirement", mfa if isinstance(mfa, dict) else None),
+            ("mfa_requirement", mfa),
         ]
     )
+
+
+def _mfa_json(mfa: Any) -> gojson.RawJson | None:
+    if not isinstance(mfa, dict):
+        return None
+    fields: list[tuple[str, Any]] = []
+    if _str(mfa.get("mfa_request_id")):
+        fields.append(("mfa_request_id", mfa["mfa_request_id"]))
+    if isinstance(mfa.get("mfa_constraints"), dict) and mfa["mfa_constraints"]:
+        fields.append(("mfa_constraints", mfa["mfa_constraints"]))
+    return gojson.RawJson(gojson.dumps_fields(fields))
 
 
 def _wrap_json(wrap: dict[str, Any]) -> str:
@@ -146,7 +157,7 @@ def select_key(data: dict[str, Any], key: str) -> bytes:
         raise SecretNotFound(f'key "{key}" does not exist in the secret (it has {len(source)} keys)')
     value = source[key]
     if isinstance(value, str) and not isinstance(value, gojson.JsonNumber):
-        return value.encode()
+        return gojson.utf8(value)
     return gojson.dumps(value).encode()
 
 
@@ -163,7 +174,7 @@ def decode(value: bytes, encoding: str) -> bytes:
             raise ExtractError("is not valid base64 (standard alphabet, with padding)") from None
     if encoding == "hex":
         text = value.decode("ascii", errors="replace")
-        if not _HEX.match(text):
+        if not _HEX.fullmatch(text):
             raise ExtractError("is not valid hex (an even number of 0-9, a-f digits)")
         return bytes.fromhex(text)
     raise ExtractError(f"has an unknown encoding {encoding!r}")

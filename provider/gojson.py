@@ -9,11 +9,13 @@ as `JsonNumber` (the original text) from `loads` to `dumps` for that last rule.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["JsonNumber", "RawJson", "dumps", "dumps_fields", "loads"]
+__all__ = ["JsonNumber", "RawJson", "dumps", "dumps_fields", "loads", "utf8"]
 
 
 class JsonNumber(str):
@@ -32,9 +34,32 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _replace_each_byte(error: UnicodeError) -> tuple[str, int]:
+    # Go's decoder replaces every byte of an invalid sequence; Python's "replace"
+    # gives one U+FFFD per maximal invalid subpart.
+    assert isinstance(error, UnicodeDecodeError)
+    return "\ufffd" * (error.end - error.start), error.end
+
+
+def _replace_surrogates(error: UnicodeError) -> tuple[bytes, int]:
+    # A lone surrogate (from a JSON "\ud800" escape) has no UTF-8 form; Go writes U+FFFD.
+    # (The UTF-8 encoder takes only ASCII text from a handler, so the bytes are spelled out.)
+    assert isinstance(error, UnicodeEncodeError)
+    return "\ufffd".encode() * (error.end - error.start), error.end
+
+
+codecs.register_error("gojson-replace", _replace_each_byte)
+codecs.register_error("gojson-surrogates", _replace_surrogates)
+
+
+def utf8(text: str) -> bytes:
+    """The UTF-8 bytes Go would write for a decoded JSON string."""
+    return text.encode("utf-8", errors="gojson-surrogates")
+
+
 def loads(data: bytes | str) -> Any:
     """Parse JSON, keeping numbers as `JsonNumber`; invalid UTF-8 becomes U+FFFD as in Go."""
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    text = data.decode("utf-8", errors="gojson-replace") if isinstance(data, bytes) else data
     return json.loads(
         text,
         parse_int=JsonNumber,
@@ -49,6 +74,9 @@ _ESCAPES = {
     "\n": "\\n",
     "\r": "\\r",
     "\t": "\\t",
+    # Go 1.22 and later write these two short forms too.
+    "\b": "\\b",
+    "\f": "\\f",
     "<": "\\u003c",
     ">": "\\u003e",
     "&": "\\u0026",
@@ -75,19 +103,21 @@ def _string(text: str) -> str:
 
 
 def _float(value: float) -> str:
+    """Go's float64 encoding: shortest digits, positional between 1e-6 and 1e21."""
     if math.isnan(value) or math.isinf(value):
         raise ValueError("NaN and infinities have no JSON form")
-    if value == int(value) and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    # Go writes exponents as e-07 -> e-07 and e+21 -> e+21; Python agrees except for
-    # the missing '+' sign and zero padding handled here.
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        digits = exponent.lstrip("+-").rjust(2, "0")
-        text = f"{mantissa}e{sign}{digits}"
-    return text
+    shortest = Decimal(repr(value)).normalize()
+    magnitude = abs(value)
+    if magnitude == 0 or 1e-6 <= magnitude < 1e21:
+        return format(shortest, "f")
+    sign, digits, exponent = shortest.as_tuple()
+    assert isinstance(exponent, int)
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    power = exponent + len(digits) - 1
+    # Go pads exponents to two digits, then its JSON encoder drops the pad of
+    # negative ones: 1e-07 becomes 1e-7, while 1e+21 stays.
+    written = f"e+{power:02d}" if power >= 0 else f"e-{-power}"
+    return ("-" if sign else "") + mantissa + written
 
 
 def _encode(value: Any, out: list[str]) -> None:

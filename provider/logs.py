@@ -51,5 +51,6 @@ def configure(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
-    # urllib3 logs full request URLs at debug; they are not secret, but they are noise.
-    logging.getLogger("urllib3").setLevel(max(_LEVELS[level], logging.INFO))
+    # urllib3 repeats what provider.vault already logs, and warns about certificate
+    # details on name mismatches that our error message reports anyway.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)

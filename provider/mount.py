@@ -7,6 +7,7 @@ Orchestration only: parsing lives in `spc`, HTTP in `vault`, byte-level rules in
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from provider.vault import VaultCall, VaultClient, VaultReply
 from provider.versions import object_version
 
 __all__ = ["MountResult", "MountedFile", "Mounter"]
+
+log = logging.getLogger("provider.mount")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Mounter:
         # username and password come from one database lease and a certificate and
         # its key from one issuance.
         distinct = list(dict.fromkeys(obj.request for obj in config.objects))
+        log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(distinct))
         replies = self._fetch_all(connection, distinct, token.value, deadline, config.objects, sensitive)
 
         files = []

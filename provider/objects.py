@@ -203,16 +203,19 @@ def _secret_args(node: Node | None, where: str, problems: list[str]) -> dict[str
     return args  # type: ignore[no-any-return]
 
 
-def _non_finite_keys(value: Any, prefix: str = "") -> list[str]:
+def _non_finite_keys(value: Any, where: str = "") -> list[str]:
+    """Dotted names (`b.c`, `d.1`) of NaN or infinite numbers, which JSON cannot carry."""
     if isinstance(value, float) and not math.isfinite(value):
-        return [prefix or "value"]
+        return [where or "value"]
     if isinstance(value, dict):
-        return [bad for key, item in value.items() for bad in _non_finite_keys(item, f"{prefix}{key}.")]
-    if isinstance(value, list):
-        return [
-            bad for index, item in enumerate(value) for bad in _non_finite_keys(item, f"{prefix}{index}.")
-        ]
-    return []
+        children = list(value.items())
+    elif isinstance(value, list):
+        children = [(str(index), item) for index, item in enumerate(value)]
+    else:
+        return []
+    return [
+        bad for key, item in children for bad in _non_finite_keys(item, f"{where}.{key}" if where else key)
+    ]
 
 
 def _request(
@@ -274,7 +277,8 @@ def _query(text: str, where: str, problems: list[str]) -> tuple[tuple[str, str],
             return None
         key, _, value = part.partition("=")
         pairs.append((unquote_plus(key), unquote_plus(value)))
-    return tuple(sorted(pairs))
+    # Go's url.Values.Encode sorts by key and keeps the order of a key's values.
+    return tuple(sorted(pairs, key=lambda pair: pair[0]))
 
 
 def _name_problems(names: list[tuple[int, str]]) -> list[str]:

@@ -29,7 +29,7 @@ from provider.errors import (
     VaultUnavailable,
 )
 from provider.mount import Mounter, MountResult
-from provider.spc import MountConfig, parse_mount_request
+from provider.spc import MountConfig, identify, parse_mount_request
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 
 __all__ = ["API_VERSION", "CODES", "DEFAULT_MAX_RESPONSE_BYTES", "ProviderServicer"]
@@ -103,8 +103,8 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
             log.error("unexpected %s in Mount\n%s", type(exc).__name__, where)
             context.abort(code, "internal error in the Vault provider; see the provider's log")
         finally:
-            pod = config.pod.describe() if config else "unknown"
-            spc = config.spc_name if config else "unknown"
+            # A rejected request still gets its line, with the names it carried.
+            pod, spc = (config.pod.describe(), config.spc_name) if config else identify(request.attributes)
             log.info(
                 "mount pod=%s spc=%s objects=%d duration_ms=%.1f code=%s",
                 pod,

@@ -132,8 +132,32 @@ _FLAGS = (
 )
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
 _TLS_ATTRS = {f.name for f in fields(TlsSettings)}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_UNITS = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+_GO_OCTAL = re.compile(r"[+-]?0[0-7]+")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds of a Go duration such as 20s, 1m30s or 500ms (no sign); None if malformed."""
+    if text == "0":
+        return 0.0
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            return None
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    return total if position == len(text) and text else None
+
+
+def parse_int(text: str) -> int | None:
+    """Go's strconv.ParseInt(text, 0, 64), as Go's flag package reads integers (0x10, 010, 1_000)."""
+    try:
+        return int(text, 8) if _GO_OCTAL.fullmatch(text) else int(text, 0)
+    except ValueError:
+        return None
 
 
 def usage() -> str:
@@ -152,15 +176,15 @@ def _convert(flag: _Flag, text: str, origin: str) -> object:
             raise FlagError(f"invalid boolean value {text!r} for {origin}")
         return parsed
     if flag.kind == "int":
-        try:
-            return int(text, 10)
-        except ValueError:
-            raise FlagError(f"invalid integer value {text!r} for {origin}") from None
+        number = parse_int(text)
+        if number is None:
+            raise FlagError(f"invalid integer value {text!r} for {origin}")
+        return number
     if flag.kind == "duration":
-        match = _DURATION.match(text.strip())
-        if not match:
+        seconds = parse_duration(text)
+        if seconds is None:
             raise FlagError(f"invalid duration {text!r} for {origin} (use e.g. 20s or 1m)")
-        return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        return seconds
     return text
 
 

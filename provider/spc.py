@@ -16,7 +16,14 @@ from provider.errors import InvalidRequest
 from provider.objects import MAX_FILE_MODE, SecretObject, parse_objects
 from provider.settings import parse_bool
 
-__all__ = ["DEFAULT_AUDIENCE", "ConnectionOverrides", "MountConfig", "PodIdentity", "parse_mount_request"]
+__all__ = [
+    "DEFAULT_AUDIENCE",
+    "ConnectionOverrides",
+    "MountConfig",
+    "PodIdentity",
+    "identify",
+    "parse_mount_request",
+]
 
 DEFAULT_AUDIENCE = "vault"
 POD_NAME = "csi.storage.k8s.io/pod.name"
@@ -25,6 +32,7 @@ POD_UID = "csi.storage.k8s.io/pod.uid"
 POD_SERVICE_ACCOUNT = "csi.storage.k8s.io/serviceAccount.name"
 SERVICE_ACCOUNT_TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"
 SPC_NAME = "secretProviderClass"
+MAX_NAME_LENGTH = 253  # a Kubernetes object name
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,25 @@ def _connection(params: dict[str, str], problems: list[str]) -> ConnectionOverri
     if bool(overrides.client_cert) != bool(overrides.client_key):
         problems.append("vaultTLSClientCertPath and vaultTLSClientKeyPath must be set together")
     return overrides
+
+
+def identify(attributes: str) -> tuple[str, str]:
+    """Best-effort (pod "namespace/name", SPC name) for the log line of any request, even a bad one."""
+    try:
+        params = json.loads(attributes)
+    except ValueError:
+        return "unknown", "unknown"
+    if not isinstance(params, dict):
+        return "unknown", "unknown"
+
+    def text(key: str) -> str:
+        value = params.get(key)
+        # Only short, printable names: this goes to the log as it is.
+        if isinstance(value, str) and value.isprintable() and 0 < len(value) <= MAX_NAME_LENGTH:
+            return value
+        return "unknown"
+
+    return f"{text(POD_NAMESPACE)}/{text(POD_NAME)}", text(SPC_NAME)
 
 
 def parse_mount_request(attributes: str, secrets: str, target_path: str, permission: str) -> MountConfig:

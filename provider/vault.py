@@ -8,14 +8,19 @@ its own error classes. Every requests/hvac/ssl exception stops at this boundary.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import hvac.adapters
 import requests
+import urllib3
+from urllib3.exceptions import InsecureRequestWarning
+from urllib3.util.ssl_match_hostname import CertificateError as MatchHostnameError
 
 from provider import gojson
 from provider.connection import VaultConnection
@@ -33,6 +38,11 @@ __all__ = ["VaultCall", "VaultClient", "VaultReply"]
 
 # Vault's own error texts are short; anything longer is not an error list we show.
 MAX_REASON_CHARS = 300
+
+log = logging.getLogger("provider.vault")
+# Skip-verify is an operator's or SPC author's explicit choice; we log it once per
+# connection instead of a Python warning on every request.
+urllib3.disable_warnings(InsecureRequestWarning)
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,9 @@ class VaultClient:
             return session
 
     def _new_session(self, connection: VaultConnection) -> requests.Session:
+        log.debug("new connection pool for Vault at %s (%s)", connection.describe(), connection.scheme)
+        if connection.scheme == "https" and connection.skip_verify:
+            log.warning("TLS certificate verification is disabled for Vault at %s", connection.describe())
         session = requests.Session()
         session.trust_env = False  # no ~/.netrc or REQUESTS_CA_BUNDLE surprises
         if connection.scheme == "unix":
@@ -124,6 +137,7 @@ class VaultClient:
             timeout=timeout,
         )
         headers = {"Content-Type": "application/json"} if call.body is not None else {}
+        started = time.monotonic()
         try:
             response = adapter.request(
                 call.method,
@@ -151,6 +165,13 @@ class VaultClient:
             raise VaultUnavailable(
                 f"request to Vault at {connection.describe()} failed: {type(exc).__name__}"
             ) from None
+        log.debug(
+            "vault %s %s -> %d in %.1f ms",
+            call.method,
+            call.path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
         return _reply(connection, response)
 
 
@@ -234,6 +255,9 @@ def _first_arg_exception(exc: BaseException) -> BaseException | None:
 def _tls_reason(exc: BaseException) -> str:
     current: BaseException | None = exc
     while current is not None:
+        if isinstance(current, MatchHostnameError):
+            # urllib3 checks a configured server name itself: "hostname 'x' doesn't match ...".
+            return str(current)
         if isinstance(current, ssl.SSLCertVerificationError):
             return str(current.verify_message or current.reason or "certificate verification failed")
         if isinstance(current, ssl.SSLError):

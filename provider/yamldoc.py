@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -26,11 +27,19 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 # Aliases let a tiny document expand into a huge one; no SPC needs more than this.
 MAX_NODES = 10_000
 
-_FLOAT_RE = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_FLOAT_RE = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+    r"(?:([Tt ])([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
+_PREFIX_BASES = {"x": 16, "o": 8, "b": 2}
+_BASE_DIGITS = {16: "0123456789abcdefABCDEF", 10: "0123456789", 8: "01234567", 2: "01"}
 _SPECIAL_FLOATS = {
     ".nan": math.nan,
     ".NaN": math.nan,
@@ -80,7 +89,10 @@ def compose(text: str) -> Node | None:
     """Parse one YAML document into nodes; None when the document is empty."""
     loader = _Loader(text)
     try:
-        node: Node | None = loader.get_single_node()
+        try:
+            node: Node | None = loader.get_single_node()
+        except RecursionError:
+            raise YamlError("the document is nested too deeply") from None
         return node
     except yaml.MarkedYAMLError as exc:
         # PyYAML's own text quotes the offending line, which may hold a secret
@@ -94,11 +106,30 @@ def compose(text: str) -> Node | None:
         loader.dispose()
 
 
+def _is_merge_key(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag in (PLAIN_TAG, _MERGE) and node.value == "<<"
+
+
+def _merge_sources(value: Node) -> list[MappingNode]:
+    sources = value.value if isinstance(value, SequenceNode) else [value]
+    if not all(isinstance(source, MappingNode) for source in sources):
+        raise YamlError(f"a merge key (<<) at {describe(value)} must refer to a mapping or a list of them")
+    return sources  # type: ignore[return-value]
+
+
 def mapping_items(node: MappingNode) -> list[tuple[str, Node, Node]]:
-    """(key text, key node, value node) of a mapping; duplicate or complex keys are errors."""
+    """(key text, key node, value node) of a mapping, with `<<` merge keys applied as yaml.v3 does.
+
+    Keys written in the mapping win over merged ones; among merged mappings the first
+    wins. A key written twice, or a key that is not a scalar, is an error.
+    """
     seen: dict[str, Node] = {}
     items: list[tuple[str, Node, Node]] = []
+    merges: list[MappingNode] = []
     for key_node, value_node in node.value:
+        if _is_merge_key(key_node):
+            merges.extend(_merge_sources(value_node))
+            continue
         if not isinstance(key_node, ScalarNode):
             raise YamlError(f"a mapping key at {describe(key_node)} is not a plain value")
         key = key_node.value
@@ -106,39 +137,62 @@ def mapping_items(node: MappingNode) -> list[tuple[str, Node, Node]]:
             raise YamlError(f'key "{key}" appears twice ({describe(seen[key])} and {describe(key_node)})')
         seen[key] = key_node
         items.append((key, key_node, value_node))
+    for source in merges:
+        for key, key_node, value_node in mapping_items(source):
+            if key not in seen:
+                seen[key] = key_node
+                items.append((key, key_node, value_node))
     return items
 
 
 def plain_int(text: str) -> int | None:
-    """An integer the way Go's strconv.ParseInt(text, 0, 64) reads it after yaml.v3 drops '_'.
+    """An integer as yaml.v3 reads a plain scalar: '_' dropped, then Go's ParseInt(text, 0, 64).
 
-    Decimal, 0x hex, 0o and leading-zero octal, 0b binary, with an optional sign.
+    Decimal, 0x hex, 0o and leading-zero octal, 0b binary, with an optional sign; plus
+    yaml.v3's own retries, which accept a sign after a bare 0b or 0o prefix (0b-1 is -1).
+    Only ASCII digits count.
     """
-    digits = text.replace("_", "")
-    sign = 1
-    if digits[:1] in ("+", "-"):
-        sign = -1 if digits[0] == "-" else 1
-        digits = digits[1:]
-    if not digits:
+    rest = text.replace("_", "")
+    sign = inner_sign = ""
+    if rest[:1] in ("+", "-") and rest:
+        sign, rest = rest[0], rest[1:]
+    if rest[:2].lower() in ("0x", "0o", "0b"):
+        base = _PREFIX_BASES[rest[1].lower()]
+        rest = rest[2:]
+        if not sign and base != 16 and rest[:1] in ("+", "-") and rest:
+            inner_sign, rest = rest[0], rest[1:]
+    elif len(rest) > 1 and rest.startswith("0"):
+        base, rest = 8, rest[1:]
+    else:
+        base = 10
+    if not rest or any(char not in _BASE_DIGITS[base] for char in rest):
         return None
-    lowered = digits.lower()
+    value = int(rest, base)
+    if "-" in (sign, inner_sign):
+        value = -value
+    return value if _INT64_MIN <= value <= _UINT64_MAX else None
+
+
+def go_timestamp(text: str) -> str | None:
+    """A yaml.v3 timestamp as Go's time.Time writes it in JSON (RFC 3339, nanoseconds trimmed).
+
+    The forms yaml.v3 accepts: 2006-1-2, 2006-1-2 15:4:5.999999999 (UTC), and
+    2006-1-2T15:4:5.999999999 with Z or ±hh:mm; anything else is not a timestamp.
+    """
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, separator, hour, minute, second, fraction, zone = match.groups()
+    if (separator in ("T", "t") and zone is None) or (separator == " " and zone is not None):
+        return None
     try:
-        if lowered.startswith("0x"):
-            value = int(lowered[2:], 16)
-        elif lowered.startswith("0o"):
-            value = int(lowered[2:], 8)
-        elif lowered.startswith("0b"):
-            value = int(lowered[2:], 2)
-        elif len(lowered) > 1 and lowered.startswith("0"):
-            value = int(lowered[1:], 8)
-        else:
-            if not lowered.isdigit():
-                return None
-            value = int(lowered, 10)
+        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     except ValueError:
         return None
-    value *= sign
-    return value if _INT64_MIN <= value <= _UINT64_MAX else None
+    digits = (fraction or "").rstrip("0")
+    if not zone or zone in ("Z", "+00:00", "-00:00"):
+        zone = "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{digits}" if digits else "") + zone
 
 
 def _plain_scalar(text: str) -> Any:
@@ -151,10 +205,13 @@ def _plain_scalar(text: str) -> Any:
     if text in _SPECIAL_FLOATS:
         return _SPECIAL_FLOATS[text]
     if text[:1] in "+-.0123456789":
+        stamp = go_timestamp(text)
+        if stamp is not None:
+            return stamp
         number = plain_int(text)
         if number is not None:
             return number
-        if _FLOAT_RE.match(text.replace("_", "")):
+        if _FLOAT_RE.fullmatch(text.replace("_", "")):
             return float(text.replace("_", ""))
     return text
 
@@ -179,12 +236,21 @@ def _tagged_scalar(node: ScalarNode) -> Any:
         return resolved
     if node.tag == _NULL:
         return None
+    if node.tag == _TIMESTAMP_TAG:
+        stamp = go_timestamp(node.value)
+        if stamp is None:
+            raise YamlError(f'"!!timestamp" value at {describe(node)} is not a timestamp')
+        return stamp
     return node.value
 
 
 def to_value(node: Node) -> Any:
-    """Plain Python data (dict, list, str, int, float, bool, None) with yaml.v3's typing."""
+    """Plain Python data (dict, list, str, int, float, bool, None) with yaml.v3's typing.
+
+    Timestamps become the text Go's time.Time writes in JSON, as upstream sends them.
+    """
     budget = [MAX_NODES]
+    open_nodes: set[int] = set()
 
     def convert(current: Node) -> Any:
         budget[0] -= 1
@@ -192,10 +258,19 @@ def to_value(node: Node) -> Any:
             raise YamlError(f"the document expands to more than {MAX_NODES} values (aliases?)")
         if isinstance(current, ScalarNode):
             return _tagged_scalar(current)
-        if isinstance(current, SequenceNode):
-            return [convert(item) for item in current.value]
-        if isinstance(current, MappingNode):
-            return {key: convert(value) for key, _, value in mapping_items(current)}
+        if id(current) in open_nodes:
+            raise YamlError(f"an alias at {describe(current)} refers to a node that contains it")
+        open_nodes.add(id(current))
+        try:
+            if isinstance(current, SequenceNode):
+                return [convert(item) for item in current.value]
+            if isinstance(current, MappingNode):
+                return {key: convert(value) for key, _, value in mapping_items(current)}
+        finally:
+            open_nodes.discard(id(current))
         raise YamlError(f"unsupported YAML node at {describe(current)}")
 
-    return convert(node)
+    try:
+        return convert(node)
+    except RecursionError:
+        raise YamlError("the document is nested too deeply") from None
