@@ -7,11 +7,11 @@ settings (upstream's client resets skip-verify to false in that case).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from provider.errors import InvalidRequest
-from provider.settings import Settings, Source
+from provider.settings import Settings, Source, TlsSettings
 from provider.spc import ConnectionOverrides
 
 __all__ = ["VaultConnection", "resolve_connection"]
@@ -21,17 +21,12 @@ SCHEMES = ("http", "https", "unix")
 
 @dataclass(frozen=True)
 class VaultConnection:
-    """Everything that makes two HTTP connections to Vault interchangeable (a pool key)."""
+    """Where Vault is, which namespace to use, and how to trust it."""
 
     address: str
     address_source: Source
     namespace: str = ""
-    ca_cert: str = ""
-    ca_directory: str = ""
-    server_name: str = ""
-    client_cert: str = ""
-    client_key: str = ""
-    skip_verify: bool = False
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     @property
     def scheme(self) -> str:
@@ -48,12 +43,12 @@ class VaultConnection:
         return f"{_without_userinfo(self.address)} (from {origin})"
 
     def describe_trust(self) -> str:
-        if self.skip_verify:
+        if self.tls.skip_verify:
             return "certificate verification disabled"
-        if self.ca_cert:
-            return f"CA file {self.ca_cert}"
-        if self.ca_directory:
-            return f"CA directory {self.ca_directory}"
+        if self.tls.ca_cert:
+            return f"CA file {self.tls.ca_cert}"
+        if self.tls.ca_directory:
+            return f"CA directory {self.tls.ca_directory}"
         return "the system CA certificates"
 
 
@@ -67,21 +62,24 @@ def _without_userinfo(address: str) -> str:
 
 def resolve_connection(settings: Settings, spc: ConnectionOverrides) -> VaultConnection:
     """The effective connection; raises InvalidRequest for an unusable address."""
-    tls = settings.tls
+    flags = settings.tls
     address, source = (
         (spc.address, "spc") if spc.address else (settings.vault_addr, settings.vault_addr_source)
+    )
+    tls = TlsSettings(
+        ca_cert=spc.ca_cert or flags.ca_cert,
+        ca_directory=spc.ca_directory or flags.ca_directory,
+        server_name=spc.server_name or flags.server_name,
+        # A client certificate and its key always come from the same layer.
+        client_cert=spc.client_cert or flags.client_cert,
+        client_key=spc.client_key if spc.client_cert else flags.client_key,
+        skip_verify=flags.skip_verify if spc.skip_verify is None else spc.skip_verify,
     )
     connection = VaultConnection(
         address=address.rstrip("/"),
         address_source=source,  # type: ignore[arg-type]
         namespace=spc.namespace or settings.vault_namespace.strip("/"),
-        ca_cert=spc.ca_cert or tls.ca_cert,
-        ca_directory=spc.ca_directory or tls.ca_directory,
-        server_name=spc.server_name or tls.server_name,
-        # A client certificate and its key always come from the same layer.
-        client_cert=spc.client_cert or tls.client_cert,
-        client_key=spc.client_key if spc.client_cert else tls.client_key,
-        skip_verify=tls.skip_verify if spc.skip_verify is None else spc.skip_verify,
+        tls=tls,
     )
     _check_address(connection)
     return connection

@@ -32,6 +32,7 @@ from provider.errors import (
     VaultRejected,
     VaultUnavailable,
 )
+from provider.settings import TlsSettings
 from provider.transport import TlsAdapter, UnixSocketAdapter, build_ssl_context
 
 __all__ = ["VaultCall", "VaultClient", "VaultReply"]
@@ -68,7 +69,7 @@ class VaultClient:
 
     def __init__(self, pool_size: int = 32) -> None:
         self._pool_size = pool_size
-        self._sessions: dict[tuple[object, ...], requests.Session] = {}
+        self._sessions: dict[tuple[str, TlsSettings], requests.Session] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -79,15 +80,7 @@ class VaultClient:
 
     def _session(self, connection: VaultConnection) -> requests.Session:
         # The namespace is a header, not a connection property: it is not in the key.
-        key = (
-            connection.address,
-            connection.ca_cert,
-            connection.ca_directory,
-            connection.server_name,
-            connection.client_cert,
-            connection.client_key,
-            connection.skip_verify,
-        )
+        key = (connection.address, connection.tls)
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
@@ -97,7 +90,8 @@ class VaultClient:
 
     def _new_session(self, connection: VaultConnection) -> requests.Session:
         log.debug("new connection pool for Vault at %s (%s)", connection.describe(), connection.scheme)
-        if connection.scheme == "https" and connection.skip_verify:
+        tls = connection.tls
+        if connection.scheme == "https" and tls.skip_verify:
             log.warning("TLS certificate verification is disabled for Vault at %s", connection.describe())
         session = requests.Session()
         session.trust_env = False  # no ~/.netrc or REQUESTS_CA_BUNDLE surprises
@@ -105,19 +99,13 @@ class VaultClient:
             session.mount("http://", UnixSocketAdapter(urlsplit(connection.address).path, self._pool_size))
         elif connection.scheme == "https":
             try:
-                context = build_ssl_context(
-                    ca_cert=connection.ca_cert,
-                    ca_directory=connection.ca_directory,
-                    client_cert=connection.client_cert,
-                    client_key=connection.client_key,
-                    skip_verify=connection.skip_verify,
-                )
+                context = build_ssl_context(tls)
             except (OSError, ssl.SSLError) as exc:
                 raise VaultRejected(
                     f"cannot set up TLS for Vault at {connection.describe()} with "
                     f"{connection.describe_trust()}: {_os_reason(exc)}"
                 ) from None
-            session.mount("https://", TlsAdapter(context, connection.server_name, self._pool_size))
+            session.mount("https://", TlsAdapter(context, tls.server_name, self._pool_size))
         else:
             session.mount(
                 "http://", requests.adapters.HTTPAdapter(pool_maxsize=self._pool_size, max_retries=0)
@@ -150,7 +138,7 @@ class VaultClient:
         except requests.exceptions.SSLError as exc:
             raise VaultRejected(
                 f"TLS with Vault at {connection.describe()} failed using {connection.describe_trust()}"
-                f"{' and server name ' + connection.server_name if connection.server_name else ''}: "
+                f"{' and server name ' + connection.tls.server_name if connection.tls.server_name else ''}: "
                 f"{_tls_reason(exc)}"
             ) from None
         except requests.exceptions.Timeout:

@@ -16,10 +16,9 @@ The roles' policy reads `secret/data/app/*` and `kv1/app/*` but not `secret/data
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from harness import (
@@ -27,6 +26,7 @@ from harness import (
     ProviderProcess,
     StartProvider,
     VaultEnv,
+    backend_unavailable,
     provider_argv,
     provider_env,
     write_key_file,
@@ -50,13 +50,6 @@ path "database/creds/app" { capabilities = ["read"] }
 TENANT_POLICY = 'path "secret/data/*" { capabilities = ["read"] }'
 
 
-def _unavailable(exc: BackendMissing) -> NoReturn:
-    # On CI a missing backend is a broken image, not a reason to skip.
-    if os.environ.get("CI") == "true":
-        pytest.fail(str(exc))
-    pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="session")
 def issuer() -> ServiceAccountTokenIssuer:
     return ServiceAccountTokenIssuer()
@@ -73,7 +66,7 @@ def _start_openbao(**options: Any) -> OpenBaoServer:
     try:
         server.start()
     except BackendMissing as exc:
-        _unavailable(exc)
+        backend_unavailable(exc)
     return server
 
 
@@ -133,7 +126,7 @@ def postgres() -> Iterator[PostgresServer]:
     try:
         server.start()
     except BackendMissing as exc:
-        _unavailable(exc)
+        backend_unavailable(exc)
     try:
         yield server
     finally:

@@ -25,11 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 import requests
 
-from provider.devkit import OpenBaoServer, ServiceAccountTokenIssuer
+from provider.devkit import BackendMissing, OpenBaoServer, ServiceAccountTokenIssuer
 from provider.driver import MountResult, PodInfo, ProviderClient, build_mount_payload
 
 __all__ = [
@@ -50,6 +51,14 @@ SPC_NAME = "app-secrets"
 _READY_TIMEOUT_SECONDS = 15.0
 _STOP_TIMEOUT_SECONDS = 25.0
 _POLL_SECONDS = 0.02
+
+
+def backend_unavailable(exc: BackendMissing) -> NoReturn:
+    """Skip a test whose backend this machine lacks, saying how to get it; on CI, fail instead."""
+    # On CI a missing backend is a broken image, not a reason to skip.
+    if os.environ.get("CI") == "true":
+        pytest.fail(str(exc))
+    pytest.skip(str(exc))
 
 
 def unique(prefix: str) -> str:

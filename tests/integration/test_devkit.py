@@ -7,17 +7,17 @@ device) and one fake apiserver serve the whole module; every test uses its own m
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import uuid
 from collections.abc import Iterator
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 import requests
 import urllib3
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from harness import backend_unavailable
 
 from provider.devkit import (
     TOKENREVIEW_PATH,
@@ -40,25 +40,13 @@ POD_UID = "3c1bd6a5-0f5e-4a43-9f11-6f0c2e9d7a10"
 READ_APP_POLICY = 'path "secret/data/app/*" { capabilities = ["read"] }'
 
 
-def _unavailable(exc: BackendMissing) -> NoReturn:
-    # On CI a missing backend is a broken image, not a reason to skip.
-    if os.environ.get("CI") == "true":
-        pytest.fail(str(exc))
-    pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def issuer() -> ServiceAccountTokenIssuer:
-    return ServiceAccountTokenIssuer()
-
-
 @pytest.fixture(scope="module")
 def bao() -> Iterator[OpenBaoServer]:
     server = OpenBaoServer(tls_server_name=SERVER_NAME, require_client_cert=True, audit=True)
     try:
         server.start()
     except BackendMissing as exc:
-        _unavailable(exc)
+        backend_unavailable(exc)
     try:
         yield server
     finally:
@@ -93,7 +81,7 @@ def postgres() -> Iterator[PostgresServer]:
     try:
         server.start()
     except BackendMissing as exc:
-        _unavailable(exc)
+        backend_unavailable(exc)
     try:
         yield server
     finally:

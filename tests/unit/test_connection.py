@@ -169,7 +169,8 @@ def test_precedence(
     field: str, env: dict[str, str], flags: list[str], spc: dict[str, Any], expected: Any
 ) -> None:
     """Each setting comes from the highest layer that sets it: SPC, then flag, then environment."""
-    assert getattr(resolve(env, flags, spc), field) == expected
+    connection = resolve(env, flags, spc)
+    assert getattr(connection if field in ("address", "namespace") else connection.tls, field) == expected
 
 
 @pytest.mark.parametrize(
@@ -259,7 +260,7 @@ def test_client_cert_and_key_from_one_layer(
 ) -> None:
     """A client certificate and its key always come from the same layer, never mixed."""
     connection = resolve(env, flags, spc)
-    assert (connection.client_cert, connection.client_key) == (cert, key)
+    assert (connection.tls.client_cert, connection.tls.client_key) == (cert, key)
 
 
 @pytest.mark.parametrize(
