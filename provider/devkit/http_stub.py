@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from provider.devkit.certs import KeyPair, write_pem
+from provider.devkit.procs import Service
 
 __all__ = ["Handler", "JsonHttpServer", "StubRequest", "StubResponse"]
 
@@ -68,7 +68,7 @@ class StubResponse:
 Handler = Callable[[StubRequest], StubResponse]
 
 
-class JsonHttpServer:
+class JsonHttpServer(Service):
     """A route-table HTTP server on 127.0.0.1 and a kernel-chosen port; HTTPS when given a KeyPair.
 
     Use as a context manager (or `start`/`stop`). Handlers run on per-connection daemon threads.
@@ -124,15 +124,6 @@ class JsonHttpServer:
         httpd.server_close()
         if self._thread is not None:
             self._thread.join()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> StubResponse:
         """Count the request and answer it from the route table; called on the connection's thread."""

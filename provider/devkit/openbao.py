@@ -15,8 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import hvac
 import requests
@@ -25,7 +24,7 @@ from provider.devkit.certs import CertificateAuthority, write_pem
 from provider.devkit.errors import BackendFailed, BackendMissing
 from provider.devkit.openbao_config import TlsListener, render_config
 from provider.devkit.ports import free_port
-from provider.devkit.procs import clean_env, log_tail, stop_process
+from provider.devkit.procs import Service, clean_env, log_tail, stop_process
 
 __all__ = ["OpenBaoServer", "find_bao"]
 
@@ -61,7 +60,7 @@ def _bundled_bao() -> str | None:
     return str(path)
 
 
-class OpenBaoServer:
+class OpenBaoServer(Service):
     """An OpenBao dev server process, single use: a context manager, or `start` then `stop`.
 
     `tls_server_name` adds an HTTPS listener whose certificate (from a private CA) names it
@@ -135,15 +134,6 @@ class OpenBaoServer:
         cert = write_pem(self.scratch / f"client-{common_name}.crt", pair.cert_pem)
         key = write_pem(self.scratch / f"client-{common_name}.key", pair.key_pem)
         return cert, key
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _launch(self, binary: str) -> None:
         # The dev listener takes PORT and PORT+1 (cluster); the TLS listener takes PORT+2.

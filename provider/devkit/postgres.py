@@ -16,12 +16,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from provider.devkit.errors import BackendFailed, BackendMissing
 from provider.devkit.ports import free_port
-from provider.devkit.procs import log_tail
+from provider.devkit.procs import Service, log_tail
 
 __all__ = ["PostgresServer", "find_pg_bin"]
 
@@ -70,7 +68,7 @@ def _major_version(bindir: str) -> int:
     return int(name) if name.isdigit() else 0
 
 
-class PostgresServer:
+class PostgresServer(Service):
     """A PostgreSQL cluster with superuser `postgres` and a random password.
 
     Use as a context manager or `start`/`stop`. As root, initdb and pg_ctl (which refuse to run
@@ -164,15 +162,6 @@ class PostgresServer:
         """How many roles have names starting with `prefix`."""
         sql = "SELECT count(*) FROM pg_roles WHERE starts_with(rolname, :'prefix');"
         return int(self.psql(sql, prefix=prefix))
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def _initdb(self, scratch: Path) -> None:
         pwfile = scratch / "pwfile"
