@@ -10,21 +10,35 @@ import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from provider.auth import login
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
-from provider.errors import InvalidRequest, ProviderError, redact
+from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
 from provider.extract import ExtractError, decode, envelope, require_data, select_key
+from provider.kube import KubeError
+from provider.metrics import Metrics
 from provider.objects import SecretObject, VaultRequest
 from provider.settings import Settings
 from provider.spc import MountConfig
 from provider.vault import VaultCall, VaultClient, VaultReply
 from provider.versions import object_version
 
-__all__ = ["MountResult", "MountedFile", "Mounter"]
+__all__ = ["MountResult", "MountedFile", "Mounter", "TokenRequester"]
+
+# The API server's minimum; the token is used once, for the login right after.
+TOKEN_REQUEST_SECONDS = 600
+
+
+class TokenRequester(Protocol):
+    """Creates a service-account token: (namespace, service account, audience, pod name, pod uid, seconds)."""
+
+    def __call__(
+        self, namespace: str, service_account: str, audience: str, pod_name: str, pod_uid: str, seconds: int
+    ) -> str: ...
+
 
 log = logging.getLogger("provider.mount")
 
@@ -47,17 +61,42 @@ class Mounter:
     """Runs Mounts against Vault; shared by all RPCs (holds no per-Mount state)."""
 
     def __init__(
-        self, settings: Settings, vault: VaultClient, hmac_key: bytes, fetch_pool: Executor | None = None
+        self,
+        settings: Settings,
+        vault: VaultClient,
+        hmac_key: bytes,
+        fetch_pool: Executor | None = None,
+        metrics: Metrics | None = None,
+        token_requester: TokenRequester | None = None,
     ) -> None:
         self._settings = settings
         self._vault = vault
         self._hmac_key = hmac_key
         self._fetch_pool = fetch_pool
+        self._metrics = metrics or Metrics()
+        self._token_requester = token_requester
+
+    @property
+    def requests_tokens(self) -> bool:
+        """Whether a Mount without a driver token can get one from the TokenRequest API."""
+        return self._token_requester is not None
 
     def mount(self, config: MountConfig, deadline: Deadline) -> MountResult:
         connection = resolve_connection(self._settings, config.connection)
         auth_mount = config.auth_mount or self._settings.vault_mount.strip("/")
-        token = login(self._vault, connection, config, auth_mount, deadline)
+        if not config.jwt:
+            config = replace(config, jwt=self._request_token(config))
+        # No token cache yet: every Mount logs in.
+        self._metrics.cache_lookups.labels("token", "miss").inc()
+        try:
+            token = login(self._vault, connection, config, auth_mount, deadline)
+        except PermissionDenied:
+            self._metrics.login("denied")
+            raise
+        except ProviderError:
+            self._metrics.login("error")
+            raise
+        self._metrics.login("success")
         sensitive = [config.jwt, token.value, *_argument_values(config.objects)]
 
         # Equal requests (path, query, method AND arguments) go out once, so that a
@@ -74,6 +113,20 @@ class Mounter:
             files.append(MountedFile(obj.name, obj.file_mode or config.default_mode, contents))
             versions.append((obj.name, object_version(self._hmac_key, obj.fingerprint, contents)))
         return MountResult(tuple(files), tuple(versions), len(distinct))
+
+    def _request_token(self, config: MountConfig) -> str:
+        """The TokenRequest fallback: a short-lived token for the pod's service account, bound to the pod."""
+        assert self._token_requester is not None, "parse_mount_request allows no token only with a requester"
+        pod = config.pod
+        try:
+            return self._token_requester(
+                pod.namespace, pod.service_account, config.audience, pod.name, pod.uid, TOKEN_REQUEST_SECONDS
+            )
+        except KubeError as exc:
+            raise PermissionDenied(
+                f"the driver passed no token for audience {config.audience!r} and the TokenRequest "
+                f"fallback failed: {exc}"
+            ) from None
 
     def _fetch_all(
         self,

@@ -24,16 +24,20 @@ from pathlib import Path
 from types import FrameType
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from provider import PROVIDER_NAME, __version__
-from provider.mount import Mounter
+from provider.health import HealthServer
+from provider.hmac_key import HmacKeyError, key_from_secret, load_key_file, new_key
+from provider.kube import KubeClient, KubeError
+from provider.metrics import Metrics
+from provider.mount import Mounter, TokenRequester
 from provider.servicer import DEFAULT_MAX_RESPONSE_BYTES, ProviderServicer
 from provider.settings import Settings
 from provider.v1alpha1 import service_pb2_grpc
 from provider.vault import VaultClient
-from provider.versions import HmacKeyError, load_key_file, new_key
 
-__all__ = ["ProviderServer", "SocketError", "run"]
+__all__ = ["ProviderServer", "SocketError", "StartupError", "run"]
 
 log = logging.getLogger("provider.server")
 
@@ -42,7 +46,11 @@ FETCH_WORKERS = 16
 SOCKET_MODE = 0o600
 
 
-class SocketError(RuntimeError):
+class StartupError(RuntimeError):
+    """The provider cannot start as configured; the message says what to fix."""
+
+
+class SocketError(StartupError):
     """The endpoint path cannot be used for our socket."""
 
 
@@ -75,26 +83,41 @@ def _check_replaceable(path: Path) -> bool:
 class ProviderServer:
     """The gRPC server on a unix socket, with the objects it needs for its lifetime."""
 
-    def __init__(self, settings: Settings, hmac_key: bytes) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        hmac_key: bytes,
+        metrics: Metrics | None = None,
+        token_requester: TokenRequester | None = None,
+    ) -> None:
         self._settings = settings
         self._path = Path(settings.endpoint)
-        self._vault = VaultClient(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS))
+        self.metrics = metrics or Metrics()
+        self._vault = VaultClient(
+            pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS), metrics=self.metrics
+        )
         self._fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
-        mounter = Mounter(settings, self._vault, hmac_key, self._fetch_pool)
-        servicer = ProviderServicer(mounter, settings.max_concurrent_mounts)
-        # Workers beyond the Mount slots keep Version answering while Mounts wait.
+        mounter = Mounter(settings, self._vault, hmac_key, self._fetch_pool, self.metrics, token_requester)
+        servicer = ProviderServicer(mounter, self.metrics, settings.max_concurrent_mounts)
+        # Workers beyond the Mount slots keep Version and health answering while Mounts wait.
         self._server = grpc.server(
             ThreadPoolExecutor(settings.max_concurrent_mounts + 4, thread_name_prefix="grpc"),
             options=[("grpc.max_send_message_length", DEFAULT_MAX_RESPONSE_BYTES * 2)],
         )
         service_pb2_grpc.add_CSIDriverProviderServicer_to_server(servicer, self._server)  # type: ignore[no-untyped-call]
+        self._health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._identity: _SocketIdentity | None = None
+        self._http = (
+            HealthServer(settings.health_addr, self._path, self.metrics) if settings.health_addr else None
+        )
 
     @property
     def path(self) -> Path:
         return self._path
 
     def start(self) -> None:
+        """Bind everything, then publish the socket; on any failure nothing is left behind."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         replacing = _check_replaceable(self._path)
         private = self._path.with_name(f".{self._path.name}.{os.getpid()}")
@@ -105,9 +128,22 @@ class ProviderServer:
             if not bound:
                 raise SocketError(f"cannot listen on {private}")
             self._server.start()
-        os.chmod(private, SOCKET_MODE)
-        info = private.lstat()
-        self._identity = _SocketIdentity(info.st_dev, info.st_ino)
+        try:
+            os.chmod(private, SOCKET_MODE)
+            info = private.lstat()
+            self._identity = _SocketIdentity(info.st_dev, info.st_ino)
+            if self._http is not None:
+                try:
+                    self._http.start()
+                except OSError as exc:
+                    raise StartupError(
+                        f"cannot serve health on {self._settings.health_addr}: {exc.strerror}"
+                    ) from None
+        except BaseException:
+            self._release(grace_seconds=0)
+            raise
+        for service in ("", "v1alpha1.CSIDriverProvider"):
+            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         # A crashed provider's socket, or a live one during an update: the old one
         # keeps the connections it has, new ones come to us.
         os.replace(private, self._path)
@@ -117,10 +153,18 @@ class ProviderServer:
 
     def stop(self, grace_seconds: float) -> None:
         """Refuse new RPCs, let in-flight Mounts finish within the grace, then clean up."""
+        if self._http is not None:
+            self._http.draining()
+        self._health.enter_graceful_shutdown()
+        self._release(grace_seconds)
+        self._remove_socket_if_ours()
+
+    def _release(self, grace_seconds: float) -> None:
         self._server.stop(grace_seconds).wait()
+        if self._http is not None:
+            self._http.stop()
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
         self._vault.close()
-        self._remove_socket_if_ours()
 
     def _remove_socket_if_ours(self) -> None:
         try:
@@ -133,22 +177,39 @@ class ProviderServer:
             log.info("leaving %s in place: another provider owns it now", self._path)
 
 
-def _hmac_key(settings: Settings) -> bytes:
+def _hmac_key(settings: Settings, kube: KubeClient | None) -> bytes:
     if settings.hmac_key_file:
         return load_key_file(settings.hmac_key_file)
+    if kube is not None:
+        try:
+            namespace = kube.own_namespace()
+        except KubeError as exc:
+            raise HmacKeyError(str(exc)) from None
+        return key_from_secret(kube, namespace, settings.hmac_secret_name)
     log.warning(
-        "no -hmac-key-file: using a key generated at start, so object versions change "
-        "when the provider restarts and differ between nodes"
+        "not in a cluster and no -hmac-key-file: using a key generated at start, so object "
+        "versions change when the provider restarts and differ between nodes"
     )
     return new_key()
 
 
+def _token_requester(settings: Settings, kube: KubeClient | None) -> TokenRequester | None:
+    if not settings.token_request_fallback:
+        return None
+    if kube is None:
+        raise StartupError("-token-request-fallback needs the Kubernetes API: run the provider in a cluster")
+    return kube.create_service_account_token
+
+
 def run(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code."""
+    kube = KubeClient.in_cluster()
     try:
-        server = ProviderServer(settings, _hmac_key(settings))
+        server = ProviderServer(
+            settings, _hmac_key(settings, kube), token_requester=_token_requester(settings, kube)
+        )
         server.start()
-    except (HmacKeyError, SocketError, OSError) as exc:
+    except (HmacKeyError, StartupError, OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1
 

@@ -28,6 +28,7 @@ from provider.errors import (
     VaultRejected,
     VaultUnavailable,
 )
+from provider.metrics import Metrics
 from provider.mount import Mounter, MountResult
 from provider.spc import MountConfig, identify, parse_mount_request
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
@@ -63,10 +64,12 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
     def __init__(
         self,
         mounter: Mounter,
+        metrics: Metrics,
         max_concurrent_mounts: int = 32,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._mounter = mounter
+        self._metrics = metrics
         self._max_response_bytes = max_response_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent_mounts)
 
@@ -82,9 +85,14 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         config: MountConfig | None = None
         code = grpc.StatusCode.OK
         objects = 0
+        self._metrics.mounts_in_flight.inc()
         try:
             config = parse_mount_request(
-                request.attributes, request.secrets, request.target_path, request.permission
+                request.attributes,
+                request.secrets,
+                request.target_path,
+                request.permission,
+                token_optional=self._mounter.requests_tokens,
             )
             objects = len(config.objects)
             with self._slot(deadline):
@@ -103,16 +111,23 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
             log.error("unexpected %s in Mount\n%s", type(exc).__name__, where)
             context.abort(code, "internal error in the Vault provider; see the provider's log")
         finally:
+            seconds = time.monotonic() - started
+            self._metrics.mounts_in_flight.dec()
             # A rejected request still gets its line, with the names it carried.
-            pod, spc = (config.pod.describe(), config.spc_name) if config else identify(request.attributes)
+            if config:
+                namespace, pod, spc = config.pod.namespace, config.pod.name, config.spc_name
+            else:
+                namespace, pod, spc = identify(request.attributes)
+            self._metrics.mount_done(code.name, seconds, namespace, spc)
             log.info(
-                "mount pod=%s spc=%s objects=%d duration_ms=%.1f code=%s",
+                "mount pod=%s/%s spc=%s objects=%d duration_ms=%.1f code=%s",
+                namespace,
                 pod,
                 spc,
                 objects,
-                (time.monotonic() - started) * 1000,
+                seconds * 1000,
                 code.name,
-                extra={"pod": pod, "spc": spc, "objects": objects, "code": code.name},
+                extra={"pod": f"{namespace}/{pod}", "spc": spc, "objects": objects, "code": code.name},
             )
         raise AssertionError("unreachable: context.abort raises")
 

@@ -75,6 +75,7 @@ class Settings:
     vault_mount: str = "kubernetes"
     vault_namespace: str = ""
     tls: TlsSettings = field(default_factory=TlsSettings)
+    token_request_fallback: bool = False
     shutdown_grace_seconds: float = 20.0
     max_concurrent_mounts: int = 32
 
@@ -123,6 +124,12 @@ _FLAGS = (
         "VAULT_SKIP_VERIFY",
     ),
     _Flag(
+        "token-request-fallback",
+        "token_request_fallback",
+        "without a driver token for the audience, request one bound to the pod (needs RBAC)",
+        "bool",
+    ),
+    _Flag(
         "shutdown-grace",
         "shutdown_grace_seconds",
         "how long in-flight Mounts may run after SIGTERM",
@@ -137,6 +144,7 @@ _DURATION_UNITS = {
     "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
 }  # fmt: skip
 _GO_OCTAL = re.compile(r"[+-]?0[0-7]+")
+_LISTEN_ADDRESS = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}")
 
 
 def parse_duration(text: str) -> float | None:
@@ -262,5 +270,9 @@ def _check(settings: Settings) -> None:
         raise FlagError("-endpoint must not be empty")
     if bool(settings.tls.client_cert) != bool(settings.tls.client_key):
         raise FlagError("-vault-tls-client-cert and -vault-tls-client-key must be given together")
+    if settings.health_addr and not _LISTEN_ADDRESS.fullmatch(settings.health_addr):
+        raise FlagError(
+            f"invalid -health-addr {settings.health_addr!r}: use :port or host:port (empty disables)"
+        )
     if settings.max_concurrent_mounts < 1:
         raise FlagError("-max-concurrent-mounts must be at least 1")

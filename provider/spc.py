@@ -98,8 +98,9 @@ def _permission(text: str, problems: list[str]) -> int:
 
 
 def _token_for(
-    audience: str, attributes: dict[str, str], secrets: dict[str, str], problems: list[str]
+    audience: str, attributes: dict[str, str], secrets: dict[str, str], problems: list[str], optional: bool
 ) -> str:
+    """The pod's JWT for the audience; "" when absent and `optional` (the TokenRequest fallback)."""
     # Drivers up to 1.5 put the tokens in attributes; with Kubernetes >= 1.35 and
     # serviceAccountTokenInSecrets they may arrive in the secrets instead.
     raw = attributes.get(SERVICE_ACCOUNT_TOKENS) or secrets.get(SERVICE_ACCOUNT_TOKENS) or ""
@@ -109,7 +110,8 @@ def _token_for(
         f"(Helm: tokenRequests[0].audience={audience})"
     )
     if not raw:
-        problems.append(f"no service-account token in the request: {how_to}")
+        if not optional:
+            problems.append(f"no service-account token in the request: {how_to}")
         return ""
     try:
         tokens = json.loads(raw)
@@ -119,6 +121,8 @@ def _token_for(
         problems.append(f"{SERVICE_ACCOUNT_TOKENS} is not a JSON object of audience to token")
         return ""
     entry = tokens.get(audience)
+    if entry is None and optional:
+        return ""
     if entry is None:
         present = ", ".join(f'"{name}"' for name in sorted(tokens)) or "none"
         problems.append(f'no service-account token for audience "{audience}" (present: {present}): {how_to}')
@@ -166,14 +170,14 @@ def _connection(params: dict[str, str], problems: list[str]) -> ConnectionOverri
     return overrides
 
 
-def identify(attributes: str) -> tuple[str, str]:
-    """Best-effort (pod "namespace/name", SPC name) for the log line of any request, even a bad one."""
+def identify(attributes: str) -> tuple[str, str, str]:
+    """Best-effort (pod namespace, pod name, SPC name) for the log line of any request, even a bad one."""
     try:
         params = json.loads(attributes)
     except ValueError:
-        return "unknown", "unknown"
+        params = None
     if not isinstance(params, dict):
-        return "unknown", "unknown"
+        return "unknown", "unknown", "unknown"
 
     def text(key: str) -> str:
         value = params.get(key)
@@ -182,11 +186,17 @@ def identify(attributes: str) -> tuple[str, str]:
             return value
         return "unknown"
 
-    return f"{text(POD_NAMESPACE)}/{text(POD_NAME)}", text(SPC_NAME)
+    return text(POD_NAMESPACE), text(POD_NAME), text(SPC_NAME)
 
 
-def parse_mount_request(attributes: str, secrets: str, target_path: str, permission: str) -> MountConfig:
-    """Parse and check the whole request; raises InvalidRequest listing every problem."""
+def parse_mount_request(
+    attributes: str, secrets: str, target_path: str, permission: str, token_optional: bool = False
+) -> MountConfig:
+    """Parse and check the whole request; raises InvalidRequest listing every problem.
+
+    With `token_optional` (the TokenRequest fallback is on) a request without a token
+    for the audience is valid and `jwt` is empty.
+    """
     params = _string_map(attributes, "attributes", allow_null=False)
     secret_map = _string_map(secrets, "secrets", allow_null=True)
     problems: list[str] = []
@@ -206,7 +216,7 @@ def parse_mount_request(attributes: str, secrets: str, target_path: str, permiss
     auth_mount = _auth_mount(params, problems)
     connection = _connection(params, problems)
     audience = params.get("audience") or DEFAULT_AUDIENCE
-    jwt = _token_for(audience, params, secret_map, problems)
+    jwt = _token_for(audience, params, secret_map, problems, token_optional)
     objects, object_problems = parse_objects(params.get("objects", ""))
     problems.extend(object_problems)
     if problems:

@@ -32,6 +32,7 @@ from provider.errors import (
     VaultRejected,
     VaultUnavailable,
 )
+from provider.metrics import Metrics
 from provider.settings import TlsSettings
 from provider.transport import TlsAdapter, UnixSocketAdapter, build_ssl_context
 
@@ -56,6 +57,12 @@ class VaultCall:
     body: str | None = field(default=None, repr=False)
     token: str = field(default="", repr=False)
 
+    def kind(self) -> str:
+        """login, read or write: the metrics' request kind."""
+        if self.path.startswith("/v1/auth/") and self.path.endswith("/login"):
+            return "login"
+        return "read" if self.method == "GET" else "write"
+
 
 @dataclass(frozen=True)
 class VaultReply:
@@ -67,8 +74,9 @@ class VaultReply:
 class VaultClient:
     """Sends calls to Vault, sharing one connection pool per address and TLS settings."""
 
-    def __init__(self, pool_size: int = 32) -> None:
+    def __init__(self, pool_size: int = 32, metrics: Metrics | None = None) -> None:
         self._pool_size = pool_size
+        self._metrics = metrics or Metrics()
         self._sessions: dict[tuple[str, TlsSettings], requests.Session] = {}
         self._lock = threading.Lock()
 
@@ -126,6 +134,7 @@ class VaultClient:
         )
         headers = {"Content-Type": "application/json"} if call.body is not None else {}
         started = time.monotonic()
+        kind = call.kind()
         try:
             response = adapter.request(
                 call.method,
@@ -135,24 +144,10 @@ class VaultClient:
                 params=list(call.query) or None,
                 data=call.body.encode() if call.body is not None else None,
             )
-        except requests.exceptions.SSLError as exc:
-            raise VaultRejected(
-                f"TLS with Vault at {connection.describe()} failed using {connection.describe_trust()}"
-                f"{' and server name ' + connection.tls.server_name if connection.tls.server_name else ''}: "
-                f"{_tls_reason(exc)}"
-            ) from None
-        except requests.exceptions.Timeout:
-            raise DeadlineExceeded(
-                f"Vault at {connection.describe()} did not answer within the Mount's deadline"
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise VaultUnavailable(
-                f"cannot reach Vault at {connection.describe()}: {_os_reason(exc)}"
-            ) from None
         except requests.exceptions.RequestException as exc:
-            raise VaultUnavailable(
-                f"request to Vault at {connection.describe()} failed: {type(exc).__name__}"
-            ) from None
+            self._metrics.vault_request(kind, None)
+            raise _connection_error(connection, exc) from None
+        self._metrics.vault_request(kind, response.status_code)
         log.debug(
             "vault %s %s -> %d in %.1f ms",
             call.method,
@@ -161,6 +156,24 @@ class VaultClient:
             (time.monotonic() - started) * 1000,
         )
         return _reply(connection, response)
+
+
+def _connection_error(
+    connection: VaultConnection, exc: requests.exceptions.RequestException
+) -> ProviderError:
+    """Our error for a request that got no HTTP answer at all."""
+    where = connection.describe()
+    if isinstance(exc, requests.exceptions.SSLError):
+        server_name = connection.tls.server_name
+        return VaultRejected(
+            f"TLS with Vault at {where} failed using {connection.describe_trust()}"
+            f"{' and server name ' + server_name if server_name else ''}: {_tls_reason(exc)}"
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return DeadlineExceeded(f"Vault at {where} did not answer within the Mount's deadline")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return VaultUnavailable(f"cannot reach Vault at {where}: {_os_reason(exc)}")
+    return VaultUnavailable(f"request to Vault at {where} failed: {type(exc).__name__}")
 
 
 def _reply(connection: VaultConnection, response: requests.Response) -> VaultReply:

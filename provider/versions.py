@@ -11,31 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
-from pathlib import Path
 
-__all__ = ["KEY_BYTES", "HmacKeyError", "load_key_file", "new_key", "object_version"]
-
-KEY_BYTES = 32
-
-
-class HmacKeyError(ValueError):
-    """The configured HMAC key cannot be used."""
-
-
-def new_key() -> bytes:
-    return secrets.token_bytes(KEY_BYTES)
-
-
-def load_key_file(path: str) -> bytes:
-    """The key from a file (e.g. a mounted Secret's `key`), at least 32 bytes."""
-    try:
-        key = Path(path).read_bytes()
-    except OSError as exc:
-        raise HmacKeyError(f"cannot read the HMAC key file {path}: {exc.strerror}") from None
-    if len(key) < KEY_BYTES:
-        raise HmacKeyError(f"the HMAC key file {path} holds {len(key)} bytes; it needs at least {KEY_BYTES}")
-    return key
+__all__ = ["object_version"]
 
 
 def object_version(key: bytes, fingerprint: str, content: bytes) -> str:

@@ -268,7 +268,15 @@ def provider_argv(
     socket_path: Path, *, vault_addr: str | None, key_file: Path | None, extra: Sequence[str] = ()
 ) -> list[str]:
     """The command line of a provider process, as the DaemonSet would pass it."""
-    argv = [sys.executable, "-m", "provider", f"-endpoint={socket_path}", "-log-level=debug"]
+    # Many providers run at once here: each takes an ephemeral health port (flags given later win).
+    argv = [
+        sys.executable,
+        "-m",
+        "provider",
+        f"-endpoint={socket_path}",
+        "-log-level=debug",
+        "-health-addr=127.0.0.1:0",
+    ]
     if vault_addr is not None:
         argv.append(f"-vault-addr={vault_addr}")
     if key_file is not None:

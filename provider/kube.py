@@ -1,0 +1,190 @@
+"""The few Kubernetes API calls the provider makes, as the provider pod's own service account.
+
+A small typed client instead of the official `kubernetes` package: we need three
+calls (get and create a Secret, create a service-account token), and the official
+client costs tens of MiB and a second of import on every node (measured in the
+README's deployment notes). Only `server` and the HMAC key source use it at
+start-up; the Mount path touches it only with the opt-in TokenRequest fallback.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+__all__ = ["KubeClient", "KubeConflict", "KubeError", "KubeNotFound", "ServiceAccountFiles"]
+
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Lets tests and out-of-cluster runs point the client at other files.
+SERVICE_ACCOUNT_DIR_ENV = "VAULT_CSI_PROVIDER_SERVICE_ACCOUNT_DIR"
+MIN_TOKEN_SECONDS = 600  # the API server's minimum for a TokenRequest
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; the message names the call and, for 403, the permission."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class KubeNotFound(KubeError):
+    """404 from the API server."""
+
+
+class KubeConflict(KubeError):
+    """409: the object already exists (a create race)."""
+
+
+@dataclass(frozen=True)
+class ServiceAccountFiles:
+    """Where the pod's projected service-account token, CA and namespace live."""
+
+    directory: Path
+
+    @property
+    def token(self) -> Path:
+        return self.directory / "token"
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def namespace(self) -> Path:
+        return self.directory / "namespace"
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a call does, for messages: the action, and the RBAC verb and resource it needs."""
+
+    action: str
+    verb: str
+    resource: str
+    namespace: str
+
+
+@dataclass
+class KubeClient:
+    """HTTPS to the API server with the pod's token, re-read on every call because kubelet rotates it."""
+
+    base_url: str
+    files: ServiceAccountFiles
+    timeout: float = 10.0
+    _session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    @classmethod
+    def in_cluster(cls, environ: Mapping[str, str] | None = None) -> KubeClient | None:
+        """The client for the cluster this pod runs in, or None outside a cluster."""
+        env = os.environ if environ is None else environ
+        host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            return None
+        files = ServiceAccountFiles(Path(env.get(SERVICE_ACCOUNT_DIR_ENV, SERVICE_ACCOUNT_DIR)))
+        host = f"[{host}]" if ":" in host else host
+        client = cls(f"https://{host}:{port}", files)
+        client._session.trust_env = False
+        client._session.verify = str(files.ca_cert)
+        return client
+
+    def own_namespace(self, environ: Mapping[str, str] | None = None) -> str:
+        """The provider pod's namespace: POD_NAMESPACE (downward API), else the token's namespace file."""
+        env = os.environ if environ is None else environ
+        if env.get("POD_NAMESPACE"):
+            return env["POD_NAMESPACE"]
+        try:
+            return self.files.namespace.read_text().strip()
+        except OSError as exc:
+            raise KubeError(
+                f"cannot tell the provider's namespace: set POD_NAMESPACE ({exc.strerror})"
+            ) from None
+
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        what = _Call(f"get secret {namespace}/{name}", "get", "secrets", namespace)
+        return self._call("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}", what)
+
+    def create_secret(
+        self, namespace: str, name: str, data: Mapping[str, bytes], labels: Mapping[str, str]
+    ) -> dict[str, Any]:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "type": "Opaque",
+            "immutable": True,
+            "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
+        }
+        what = _Call(f"create secret {namespace}/{name}", "create", "secrets", namespace)
+        return self._call("POST", f"/api/v1/namespaces/{namespace}/secrets", what, body)
+
+    def create_service_account_token(
+        self, namespace: str, service_account: str, audience: str, pod_name: str, pod_uid: str, seconds: int
+    ) -> str:
+        """A short-lived token for the pod's service account, bound to the pod (TokenRequest)."""
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "audiences": [audience],
+                "expirationSeconds": max(seconds, MIN_TOKEN_SECONDS),
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod_name, "uid": pod_uid},
+            },
+        }
+        path = f"/api/v1/namespaces/{namespace}/serviceaccounts/{service_account}/token"
+        what = _Call(
+            f"request a token for {namespace}/{service_account}", "create", "serviceaccounts/token", namespace
+        )
+        answer = self._call("POST", path, what, body)
+        token = answer.get("status", {}).get("token") if isinstance(answer.get("status"), dict) else None
+        if not isinstance(token, str) or not token:
+            raise KubeError(f"the TokenRequest for {namespace}/{service_account} returned no token")
+        return token
+
+    def _call(self, method: str, path: str, what: _Call, body: Any = None) -> dict[str, Any]:
+        try:
+            token = self.files.token.read_text().strip()
+        except OSError as exc:
+            raise KubeError(
+                f"cannot {what.action}: no service-account token at {self.files.token} ({exc.strerror})"
+            ) from None
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                json=body,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            unreachable = f"the Kubernetes API at {self.base_url} is unreachable ({type(exc).__name__})"
+            raise KubeError(f"cannot {what.action}: {unreachable}") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        status = response.status_code
+        if status < 300 and isinstance(answer, dict):
+            return answer
+        reason = answer.get("message", "") if isinstance(answer, dict) else ""
+        detail = f": {reason}" if isinstance(reason, str) and reason else ""
+        if status == 403:
+            raise KubeError(
+                f"cannot {what.action}: the provider's service account needs RBAC permission to "
+                f"{what.verb} {what.resource} in namespace {what.namespace} (403){detail}",
+                status,
+            )
+        if status == 404:
+            raise KubeNotFound(f"cannot {what.action}: not found (404){detail}", status)
+        if status == 409:
+            raise KubeConflict(f"cannot {what.action}: it already exists (409){detail}", status)
+        raise KubeError(f"cannot {what.action}: HTTP {status}{detail}", status)
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,73 @@
+"""Prometheus metrics, in a registry of their own (no process-global state between tests).
+
+Labels carry only bounded, non-secret values: gRPC codes, request kinds, HTTP
+statuses, and the SecretProviderClass namespace/name of failures. Never pod names,
+secret paths, tokens or values.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+PREFIX = "vault_csi_provider"
+MOUNT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class Metrics:
+    """Everything the provider counts; one instance per process, handed to whoever counts."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.mounts = Counter(
+            f"{PREFIX}_mounts", "Mount RPCs by result.", ["result", "code"], registry=self.registry
+        )
+        self.mount_duration = Histogram(
+            f"{PREFIX}_mount_duration_seconds",
+            "Mount RPC duration by result.",
+            ["result", "code"],
+            buckets=MOUNT_BUCKETS,
+            registry=self.registry,
+        )
+        self.mounts_in_flight = Gauge(
+            f"{PREFIX}_mounts_in_flight", "Mount RPCs being served now.", registry=self.registry
+        )
+        self.mount_failures = Counter(
+            f"{PREFIX}_mount_failures",
+            "Failed Mounts by SecretProviderClass.",
+            ["spc_namespace", "spc_name", "code"],
+            registry=self.registry,
+        )
+        self.vault_requests = Counter(
+            f"{PREFIX}_vault_requests",
+            "HTTP requests to Vault by kind (login, read, write) and HTTP status ('error' without one).",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.logins = Counter(
+            f"{PREFIX}_vault_logins", "Vault logins by result.", ["result"], registry=self.registry
+        )
+        self.cache_lookups = Counter(
+            f"{PREFIX}_cache_lookups",
+            "Cache lookups by cache and result.",
+            ["cache", "result"],
+            registry=self.registry,
+        )
+
+    def mount_done(self, code: str, seconds: float, spc_namespace: str, spc_name: str) -> None:
+        result = "success" if code == "OK" else "failure"
+        self.mounts.labels(result, code).inc()
+        self.mount_duration.labels(result, code).observe(seconds)
+        if code != "OK":
+            self.mount_failures.labels(spc_namespace, spc_name, code).inc()
+
+    def vault_request(self, kind: str, status: int | None) -> None:
+        self.vault_requests.labels(kind, str(status) if status is not None else "error").inc()
+
+    def login(self, result: str) -> None:
+        self.logins.labels(result).inc()
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
