@@ -6,6 +6,7 @@
     ├── SecretNotFound               no secret at a path, or no such key          → NOT_FOUND
     ├── VaultRejected                Vault refused the request itself (400 ...)   → FAILED_PRECONDITION
     ├── VaultUnavailable             unreachable, sealed, overloaded, odd answer  → UNAVAILABLE
+    ├── KubernetesUnavailable        the API server failed a TokenRequest         → UNAVAILABLE
     ├── ResponseTooLarge             the files exceed what the driver accepts     → RESOURCE_EXHAUSTED
     ├── DeadlineExceeded             the caller's deadline ran out                → DEADLINE_EXCEEDED
     └── Cancelled                    the caller went away                         → CANCELLED
@@ -24,6 +25,7 @@ __all__ = [
     "Cancelled",
     "DeadlineExceeded",
     "InvalidRequest",
+    "KubernetesUnavailable",
     "PermissionDenied",
     "ProviderError",
     "ResponseTooLarge",
@@ -65,6 +67,10 @@ class VaultRejected(ProviderError):
 
 class VaultUnavailable(ProviderError):
     """Vault could not be reached, is sealed or overloaded, or answered something unusable."""
+
+
+class KubernetesUnavailable(ProviderError):
+    """The Kubernetes API could not serve a call made for a Mount (the TokenRequest fallback)."""
 
 
 class ResponseTooLarge(ProviderError):

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from provider.auth import login
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
-from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
+from provider.errors import InvalidRequest, KubernetesUnavailable, PermissionDenied, ProviderError, redact
 from provider.extract import ExtractError, decode, envelope, require_data, select_key
 from provider.kube import KubeError
 from provider.metrics import Metrics
@@ -123,10 +123,13 @@ class Mounter:
                 pod.namespace, pod.service_account, config.audience, pod.name, pod.uid, TOKEN_REQUEST_SECONDS
             )
         except KubeError as exc:
-            raise PermissionDenied(
-                f"the driver passed no token for audience {config.audience!r} and the TokenRequest "
-                f"fallback failed: {exc}"
-            ) from None
+            message = (
+                f"the driver passed no token for audience {config.audience!r} "
+                f"and the TokenRequest fallback failed: {exc}"
+            )
+            if exc.status == 403:
+                raise PermissionDenied(message) from None
+            raise KubernetesUnavailable(message) from None
 
     def _fetch_all(
         self,
