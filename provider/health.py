@@ -88,14 +88,18 @@ class HealthServer:
         route = path.split("?", 1)[0]
         if route == "/metrics":
             return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.exposition()
-        if route in ("/health/live", "/health/ready"):
-            problem = self._probe()
-            if problem is None and route == "/health/ready" and self._draining.is_set():
-                problem = "shutting down"
-            if problem is None:
-                return 200, "text/plain", b"ok\n"
-            return 503, "text/plain", f"{problem}\n".encode()
-        return 404, "text/plain", b"not found\n"
+        if route not in ("/health/live", "/health/ready"):
+            return 404, "text/plain", b"not found\n"
+        if self._draining.is_set():
+            # Not ready for new pods; but alive, so the kubelet lets in-flight Mounts finish
+            # within the termination grace instead of killing the container.
+            if route == "/health/ready":
+                return 503, "text/plain", b"shutting down\n"
+            return 200, "text/plain", b"draining\n"
+        problem = self._probe()
+        if problem is None:
+            return 200, "text/plain", b"ok\n"
+        return 503, "text/plain", f"{problem}\n".encode()
 
     def _probe(self) -> str | None:
         """None when our gRPC server answers SERVING over its socket, else why not."""

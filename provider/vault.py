@@ -9,6 +9,7 @@ its own error classes. Every requests/hvac/ssl exception stops at this boundary.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import threading
 import time
@@ -205,8 +206,18 @@ def _reasons(payload: Any) -> str:
     errors = payload.get("errors") if isinstance(payload, dict) else None
     if not isinstance(errors, list):
         return ""
-    text = "; ".join(str(item) for item in errors if isinstance(item, str) and item)
-    return text[:MAX_REASON_CHARS]
+    reasons = [reason for item in errors if isinstance(item, str) for reason in _split_multierror(item)]
+    return "; ".join(reasons)[:MAX_REASON_CHARS]
+
+
+_MULTIERROR_HEAD = re.compile(r"^\d+ errors? occurred:\s*")
+
+
+def _split_multierror(text: str) -> list[str]:
+    """Vault wraps reasons as '1 error occurred:\\n\\t* permission denied\\n\\n'; keep the reasons."""
+    body = _MULTIERROR_HEAD.sub("", text)
+    parts = [" ".join(part.split()) for part in re.split(r"\n\s*\* ", "\n" + body)]
+    return [part.lstrip("* ") for part in parts if part]
 
 
 def _status_error(connection: VaultConnection, status: int, reasons: str, location: str) -> ProviderError:

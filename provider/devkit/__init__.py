@@ -8,7 +8,7 @@ the provider itself.
 
 from __future__ import annotations
 
-from provider.devkit.apiserver import TOKENREVIEW_PATH, FakeApiServer, kube_status, review_token
+from provider.devkit.apiserver import TOKENREVIEW_PATH, ApiCall, FakeApiServer, kube_status, review_token
 from provider.devkit.certs import CertificateAuthority, KeyPair, write_pem
 from provider.devkit.errors import BackendFailed, BackendMissing, DevkitError, InvalidToken
 from provider.devkit.http_stub import Handler, JsonHttpServer, StubRequest, StubResponse
@@ -20,6 +20,7 @@ from provider.devkit.sa_tokens import DEFAULT_ISSUER, ServiceAccountTokenIssuer,
 __all__ = [
     "DEFAULT_ISSUER",
     "TOKENREVIEW_PATH",
+    "ApiCall",
     "BackendFailed",
     "BackendMissing",
     "CertificateAuthority",

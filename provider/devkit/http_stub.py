@@ -83,7 +83,10 @@ class JsonHttpServer(Service):
         self._thread: threading.Thread | None = None
 
     def add_route(self, method: str, path_regex: str, handler: Handler) -> None:
-        """Serve `method` requests whose whole path matches `path_regex` with `handler`."""
+        """Serve `method` requests whose whole path matches `path_regex` with `handler`.
+
+        Routes added later take precedence, so a test can override a built-in route.
+        """
         self.routes[(method.upper(), re.compile(path_regex))] = handler
 
     def not_found(self, request: StubRequest) -> StubResponse:
@@ -130,7 +133,7 @@ class JsonHttpServer(Service):
         parts = urlsplit(target)
         with self._lock:
             self.requests[parts.path] = self.requests.get(parts.path, 0) + 1
-        for (route_method, pattern), handler in list(self.routes.items()):
+        for (route_method, pattern), handler in reversed(list(self.routes.items())):
             match = pattern.fullmatch(parts.path)
             if match is not None and route_method == method:
                 request = StubRequest(method, parts.path, parse_qs(parts.query), headers, body, match)

@@ -1,5 +1,8 @@
 """Session fixtures: one configured OpenBao, the fake apiserver, PostgreSQL, and the provider process.
 
+A pytest plugin, registered by `tests/conftest.py`, so the integration and the conformance
+suites share one OpenBao and one provider process per session.
+
 OpenBao serves plain HTTP (the provider's default address) and an HTTPS listener whose
 certificate names `vault.test.internal` and 127.0.0.1. It is configured once:
 

@@ -214,6 +214,33 @@ class ProviderProcess:
     def version(self) -> tuple[str, str, str]:
         return self.client.version()
 
+    def payload(
+        self,
+        spc_parameters: Mapping[str, str],
+        *,
+        namespace: str,
+        service_account: str,
+        pod_name: str = "app-0",
+        audience: str | None = "vault",
+        token: str | None = None,
+        spc_name: str = SPC_NAME,
+    ) -> tuple[str, str]:
+        """The (attributes, secrets) strings the driver sends for this pod and SecretProviderClass.
+
+        `audience` is the CSIDriver's tokenRequests audience the kubelet mints a token for
+        (None: no tokenRequests, so no token at all); `token` replaces the minted token.
+        """
+        uid = pod_uid(namespace, pod_name)
+        tokens = None
+        if audience is not None:
+            if token is None:
+                token = self.issuer.mint(namespace, service_account, pod_name, uid, audiences=[audience])
+            self.tokens.append(token)
+            expires = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            tokens = {audience: (token, expires)}
+        pod = PodInfo(namespace=namespace, name=pod_name, uid=uid, service_account=service_account)
+        return build_mount_payload(spc_parameters, spc_name=spc_name, pod=pod, tokens=tokens)
+
     def mount(
         self,
         spc_parameters: Mapping[str, str],
@@ -226,28 +253,24 @@ class ProviderProcess:
         target_dir: Path | None = None,
         spc_name: str = SPC_NAME,
     ) -> MountResult:
-        """Mount as the driver would for a pod; raises the driver client's ProviderCallError.
+        """Mount as the driver would for a pod (see `payload`); raises the driver client's ProviderCallError.
 
-        `audience` is the CSIDriver's tokenRequests audience the kubelet mints a token for
-        (None: no tokenRequests, so no token at all); `token` replaces the minted token.
         With `target_dir` the files are written with the driver's atomic writer.
         """
-        uid = pod_uid(namespace, pod_name)
-        tokens = None
-        if audience is not None:
-            if token is None:
-                token = self.issuer.mint(namespace, service_account, pod_name, uid, audiences=[audience])
-            self.tokens.append(token)
-            expires = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            tokens = {audience: (token, expires)}
-        pod = PodInfo(namespace=namespace, name=pod_name, uid=uid, service_account=service_account)
-        attributes, secrets_json = build_mount_payload(
-            spc_parameters, spc_name=spc_name, pod=pod, tokens=tokens
+        attributes, secrets_json = self.payload(
+            spc_parameters,
+            namespace=namespace,
+            service_account=service_account,
+            pod_name=pod_name,
+            audience=audience,
+            token=token,
+            spc_name=spc_name,
         )
         if target_dir is not None:
             result = self.client.mount_into(target_dir, attributes, secrets_json)
         else:
             # The kubelet's tmpfs for the volume; the provider must never write there itself.
+            uid = pod_uid(namespace, pod_name)
             target_path = f"/var/lib/kubelet/pods/{uid}/volumes/kubernetes.io~csi/secrets-store/mount"
             result = self.client.mount(attributes, secrets_json, target_path)
         self.contents.extend(file.contents for file in result.files)

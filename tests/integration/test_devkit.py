@@ -230,6 +230,78 @@ def test_fake_apiserver_requires_a_bearer_and_takes_extra_routes(
     assert requests.get(f"{apiserver.url}/api/v1/nodes", timeout=5).json()["reason"] == "NotFound"
 
 
+def test_fake_apiserver_serves_secrets_like_the_api(issuer: ServiceAccountTokenIssuer) -> None:
+    """Secrets: create keeps data, labels, immutable; 404 and 409 are Status objects; a 403 names the user."""
+    bearer = {"Authorization": f"Bearer {issuer.mint('vault-csi', 'provider', 'provider-0', POD_UID)}"}
+    body = {
+        "kind": "Secret",
+        "metadata": {"name": "hmac", "labels": {"app": "x"}},
+        "immutable": True,
+        "data": {"key": "a2V5"},
+    }
+    with FakeApiServer(issuer) as api:
+        base = f"{api.url}/api/v1/namespaces/vault-csi/secrets"
+        missing = requests.get(f"{base}/hmac", headers=bearer, timeout=5)
+        created = requests.post(base, json=body, headers=bearer, timeout=5)
+        again = requests.post(base, json=body, headers=bearer, timeout=5)
+        read = requests.get(f"{base}/hmac", headers=bearer, timeout=5)
+        anonymous = requests.get(f"{base}/hmac", timeout=5)
+        api.forbidden.add(("get", "secrets"))
+        denied = requests.get(f"{base}/hmac", headers=bearer, timeout=5)
+
+    assert (missing.status_code, missing.json()["message"]) == (404, 'secrets "hmac" not found')
+    assert created.status_code == 201
+    assert read.json() == created.json()
+    assert read.json()["immutable"] is True
+    assert read.json()["metadata"]["labels"] == {"app": "x"}
+    assert api.secret_data("vault-csi", "hmac") == {"key": b"key"}
+    assert (again.status_code, again.json()["reason"]) == (409, "AlreadyExists")
+    assert again.json()["message"] == 'secrets "hmac" already exists'
+    assert anonymous.status_code == 401
+    assert denied.status_code == 403
+    assert denied.json()["message"] == (
+        'secrets "hmac" is forbidden: User "system:serviceaccount:vault-csi:provider" cannot get resource '
+        '"secrets" in API group "" in the namespace "vault-csi"'
+    )
+    assert [(call.verb, call.name) for call in api.calls("secrets")] == [
+        ("get", "hmac"),
+        ("create", ""),
+        ("create", ""),
+        ("get", "hmac"),
+        ("get", "hmac"),
+        ("get", "hmac"),
+    ]
+
+
+def test_fake_apiserver_answers_token_requests(issuer: ServiceAccountTokenIssuer) -> None:
+    """A TokenRequest gets a token from the issuer for its audiences, bound to the pod; <10 min is refused."""
+    bearer = {"Authorization": f"Bearer {issuer.mint('vault-csi', 'provider', 'provider-0', POD_UID)}"}
+    spec = {
+        "audiences": ["vault"],
+        "expirationSeconds": 600,
+        "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "app-0", "uid": POD_UID},
+    }
+    with FakeApiServer(issuer) as api:
+        url = f"{api.url}/api/v1/namespaces/team-a/serviceaccounts/app/token"
+        answer = requests.post(url, json={"kind": "TokenRequest", "spec": spec}, headers=bearer, timeout=5)
+        short = requests.post(
+            url, json={"spec": {**spec, "expirationSeconds": 60}}, headers=bearer, timeout=5
+        )
+
+    assert answer.status_code == 201
+    claims = issuer.verify(answer.json()["status"]["token"])
+    assert claims["aud"] == ["vault"]
+    assert claims["sub"] == "system:serviceaccount:team-a:app"
+    assert claims["kubernetes.io"]["pod"] == {"name": "app-0", "uid": POD_UID}
+    assert claims["exp"] - claims["iat"] == 600
+    assert answer.json()["status"]["expirationTimestamp"].endswith("Z")
+    assert (short.status_code, short.json()["reason"]) == (422, "Invalid")
+    assert [call.body["spec"]["expirationSeconds"] for call in api.calls("serviceaccounts/token")] == [
+        600,
+        60,
+    ]
+
+
 def test_jwt_login_checks_bound_claims(
     bao: OpenBaoServer, root: Any, issuer: ServiceAccountTokenIssuer
 ) -> None:

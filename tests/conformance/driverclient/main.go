@@ -16,7 +16,7 @@
 //	 "permission": "420", "old_object_versions": {"id": "v"},
 //	 "timeout_seconds": 30, "max_call_recv_msg_size": 4194304}
 //
-// Only attributes and target_path are required. Output, as JSON on stdout:
+// socket_dirs, attributes and target_path are required. Output, as JSON on stdout:
 //
 //	{"runtime_version": "0.1.0", "versions": {"id": "v"},
 //	 "error_code": "", "grpc_code": "OK", "error": ""}
@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	drivererrors "sigs.k8s.io/secrets-store-csi-driver/pkg/errors"
 	secretsstore "sigs.k8s.io/secrets-store-csi-driver/pkg/secrets-store"
 )
 
@@ -137,20 +138,20 @@ func run(req request) result {
 
 	client, err := builder.Get(ctx, req.Provider)
 	if err != nil {
-		// The node server's reason when the provider's socket is not there.
-		return failed(res, "FailedToLookupProviderGRPCClient", err)
+		// No socket for the provider: the driver's own reason name for that.
+		return failed(res, drivererrors.FailedToLookupProviderGRPCClient, err)
 	}
 
 	versionCtx, cancelVersion := context.WithTimeout(ctx, versionTimeout)
 	res.RuntimeVersion, err = secretsstore.Version(versionCtx, client)
 	cancelVersion()
 	if err != nil {
-		return failed(res, "GRPCProviderError", err)
+		return failed(res, drivererrors.GRPCProviderError, err)
 	}
 
 	// The driver creates the target directory before it mounts a tmpfs on it.
 	if err := os.MkdirAll(req.TargetPath, 0o750); err != nil {
-		return failed(res, "FailedToEnsureMountPoint", err)
+		return failed(res, drivererrors.FailedToEnsureMountPoint, err)
 	}
 
 	versions, errorCode, err := secretsstore.MountContent(
