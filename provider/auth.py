@@ -8,8 +8,10 @@ never the token.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from provider import gojson
 from provider.connection import VaultConnection
@@ -25,7 +27,7 @@ from provider.errors import (
 from provider.spc import MountConfig
 from provider.vault import VaultCall, VaultClient
 
-__all__ = ["VaultToken", "login"]
+__all__ = ["VaultToken", "login", "renew_token", "revoke_token"]
 
 log = logging.getLogger("provider.auth")
 
@@ -35,6 +37,8 @@ class VaultToken:
     value: str = field(repr=False)
     lease_seconds: int
     renewable: bool
+    # Who Vault logged the pod in as: its entity, else a digest of the alias metadata.
+    identity: str
 
 
 def login(
@@ -64,9 +68,46 @@ def login(
     if not isinstance(token, str) or not token:
         # Upstream crashed on exactly this answer (its issue #310).
         raise VaultUnavailable(f"{where}: Vault answered {reply.status} without a client token")
-    lease = _int(auth.get("lease_duration"))  # type: ignore[union-attr]
+    assert isinstance(auth, dict)
+    lease = _int(auth.get("lease_duration"))
     log.debug("logged in with role %s on auth/%s (token lease %ds)", config.role, mount, lease)
-    return VaultToken(token, lease, auth.get("renewable") is True)  # type: ignore[union-attr]
+    return VaultToken(token, lease, auth.get("renewable") is True, _identity(auth))
+
+
+def _identity(auth: dict[str, Any]) -> str:
+    entity = auth.get("entity_id")
+    if isinstance(entity, str) and entity:
+        return entity
+    metadata = auth.get("metadata")
+    text = gojson.dumps(metadata) if isinstance(metadata, dict) else ""
+    return "metadata:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def renew_token(
+    client: VaultClient, connection: VaultConnection, token: str, increment: int, deadline: Deadline
+) -> tuple[int, bool] | None:
+    """Renew our own token by `increment` seconds: (new lease, renewable), or None if refused."""
+    call = VaultCall(
+        "POST", "/v1/auth/token/renew-self", body=gojson.dumps({"increment": increment}), token=token
+    )
+    try:
+        reply = client.call(connection, call, deadline.remaining())
+    except ProviderError as exc:
+        if exc.status in (400, 403):
+            return None
+        raise
+    auth = reply.payload.get("auth") if isinstance(reply.payload, dict) else None
+    if not isinstance(auth, dict):
+        return None
+    return _int(auth.get("lease_duration")), auth.get("renewable") is True
+
+
+def revoke_token(client: VaultClient, connection: VaultConnection, token: str, timeout: float) -> None:
+    """Revoke our own token (and the leases it obtained); errors are logged, not raised."""
+    try:
+        client.call(connection, VaultCall("POST", "/v1/auth/token/revoke-self", token=token), timeout)
+    except ProviderError as exc:
+        log.warning("could not revoke a cached Vault token: %s", exc)
 
 
 def _int(value: object) -> int:

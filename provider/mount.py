@@ -1,7 +1,8 @@
-"""One Mount: log in as the pod, fetch each distinct request once, build files and versions.
+"""One Mount: a token for the pod, each distinct request once (or kept), files and versions.
 
-Orchestration only: parsing lives in `spc`, HTTP in `vault`, byte-level rules in
-`extract`, versions in `versions`. A Mount returns every file or raises one error.
+Orchestration only: parsing lives in `spc`, tokens in `pod_auth`, kept dynamic
+secrets in `leases`, HTTP in `vault`, byte-level rules in `extract`, versions in
+`versions`. A Mount returns every file or raises one error.
 """
 
 from __future__ import annotations
@@ -10,35 +11,27 @@ import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
-from provider.auth import login
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
-from provider.errors import InvalidRequest, KubernetesUnavailable, PermissionDenied, ProviderError, redact
+from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
 from provider.extract import ExtractError, decode, envelope, require_data, select_key
-from provider.kube import KubeError
+from provider.leases import LeaseCache, LeaseKeeper, LeaseKey
 from provider.metrics import Metrics
 from provider.objects import SecretObject, VaultRequest
+from provider.pod_auth import PodAuthenticator
 from provider.settings import Settings
 from provider.spc import MountConfig
+from provider.token_cache import CachedToken
 from provider.vault import VaultCall, VaultClient, VaultReply
 from provider.versions import object_version
 
-__all__ = ["MountResult", "MountedFile", "Mounter", "TokenRequester"]
+__all__ = ["MountResult", "MountedFile", "Mounter"]
 
-# The API server's minimum; the token is used once, for the login right after.
-TOKEN_REQUEST_SECONDS = 600
-
-
-class TokenRequester(Protocol):
-    """Creates a service-account token: (namespace, service account, audience, pod name, pod uid, seconds)."""
-
-    def __call__(
-        self, namespace: str, service_account: str, audience: str, pod_name: str, pod_uid: str, seconds: int
-    ) -> str: ...
-
+# Kept dynamic secrets per cached token: a pod rarely has more than a few.
+LEASES_PER_TOKEN = 8
 
 log = logging.getLogger("provider.mount")
 
@@ -54,7 +47,7 @@ class MountedFile:
 class MountResult:
     files: tuple[MountedFile, ...]
     versions: tuple[tuple[str, str], ...]  # (object id, version)
-    vault_requests: int  # distinct requests sent, logins excluded
+    vault_requests: int  # distinct requests of the Mount
 
 
 class Mounter:
@@ -67,45 +60,42 @@ class Mounter:
         hmac_key: bytes,
         fetch_pool: Executor | None = None,
         metrics: Metrics | None = None,
-        token_requester: TokenRequester | None = None,
+        authenticator: PodAuthenticator | None = None,
     ) -> None:
         self._settings = settings
         self._vault = vault
         self._hmac_key = hmac_key
         self._fetch_pool = fetch_pool
         self._metrics = metrics or Metrics()
-        self._token_requester = token_requester
+        self._auth = authenticator or PodAuthenticator(vault, settings.cache_size, self._metrics)
+        capacity = max(settings.cache_size, 0) * LEASES_PER_TOKEN
+        self._leases = LeaseKeeper(vault, LeaseCache(capacity))
 
     @property
     def requests_tokens(self) -> bool:
         """Whether a Mount without a driver token can get one from the TokenRequest API."""
-        return self._token_requester is not None
+        return self._auth.requests_tokens
 
     def mount(self, config: MountConfig, deadline: Deadline) -> MountResult:
         connection = resolve_connection(self._settings, config.connection)
         auth_mount = config.auth_mount or self._settings.vault_mount.strip("/")
-        if not config.jwt:
-            config = replace(config, jwt=self._request_token(config))
-        # No token cache yet: every Mount logs in.
-        self._metrics.cache_lookups.labels("token", "miss").inc()
-        try:
-            token = login(self._vault, connection, config, auth_mount, deadline)
-        except PermissionDenied:
-            self._metrics.login("denied")
-            raise
-        except ProviderError:
-            self._metrics.login("error")
-            raise
-        self._metrics.login("success")
-        sensitive = [config.jwt, token.value, *_argument_values(config.objects)]
+        config, key, token, from_cache = self._auth.token_for(config, connection, auth_mount, deadline)
 
         # Equal requests (path, query, method AND arguments) go out once, so that a
         # username and password come from one database lease and a certificate and
         # its key from one issuance.
         distinct = list(dict.fromkeys(obj.request for obj in config.objects))
         log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(distinct))
-        replies = self._fetch_all(connection, distinct, token.value, deadline, config.objects, sensitive)
+        try:
+            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline)
+        except PermissionDenied:
+            if not from_cache:
+                raise
+            # The cached token may have been revoked: one fresh login, one retry.
+            token = self._auth.relogin(config, connection, auth_mount, key, token, deadline)
+            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline)
 
+        sensitive = self._sensitive(config, token)
         files = []
         versions = []
         for obj in config.objects:
@@ -114,42 +104,47 @@ class Mounter:
             versions.append((obj.name, object_version(self._hmac_key, obj.fingerprint, contents)))
         return MountResult(tuple(files), tuple(versions), len(distinct))
 
-    def _request_token(self, config: MountConfig) -> str:
-        """The TokenRequest fallback: a short-lived token for the pod's service account, bound to the pod."""
-        assert self._token_requester is not None, "parse_mount_request allows no token only with a requester"
-        pod = config.pod
-        try:
-            return self._token_requester(
-                pod.namespace, pod.service_account, config.audience, pod.name, pod.uid, TOKEN_REQUEST_SECONDS
-            )
-        except KubeError as exc:
-            message = (
-                f"the driver passed no token for audience {config.audience!r} "
-                f"and the TokenRequest fallback failed: {exc}"
-            )
-            if exc.status == 403:
-                raise PermissionDenied(message) from None
-            raise KubernetesUnavailable(message) from None
+    @staticmethod
+    def _sensitive(config: MountConfig, token: CachedToken) -> list[str]:
+        """Strings that must never appear in a message: the JWT, the Vault token, argument values."""
+        return [config.jwt, token.value, *_argument_values(config.objects)]
 
     def _fetch_all(
         self,
         connection: VaultConnection,
+        config: MountConfig,
+        auth_mount: str,
+        token: CachedToken,
         requests: list[VaultRequest],
-        token: str,
         deadline: Deadline,
-        objects: Iterable[SecretObject],
-        sensitive: list[str],
     ) -> dict[VaultRequest, VaultReply]:
         first_user: dict[VaultRequest, SecretObject] = {}
-        for obj in objects:
+        for obj in config.objects:
             first_user.setdefault(obj.request, obj)
+        sensitive = self._sensitive(config, token)
 
         def fetch(request: VaultRequest) -> VaultReply:
-            call = VaultCall(request.method, request.path, request.query, request.body, token)
-            try:
+            key = LeaseKey(
+                connection.address,
+                connection.namespace,
+                auth_mount,
+                config.role,
+                token.identity,
+                config.pod.uid,
+                request,
+            )
+
+            def issue() -> VaultReply:
+                call = VaultCall(request.method, request.path, request.query, request.body, token.value)
                 return self._vault.call(connection, call, deadline.remaining())
+
+            try:
+                reply, outcome = self._leases.fetch(key, connection, token.value, deadline, issue)
             except ProviderError as exc:
                 raise _fetch_error(first_user[request], exc, sensitive) from None
+            if outcome != "new":
+                self._metrics.cache_lookups.labels("lease", "hit").inc()
+            return reply
 
         if self._fetch_pool is None or len(requests) == 1:
             return {request: fetch(request) for request in requests}

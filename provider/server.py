@@ -31,7 +31,8 @@ from provider.health import HealthServer
 from provider.hmac_key import HmacKeyError, key_from_secret, load_key_file, new_key
 from provider.kube import KubeClient, KubeError
 from provider.metrics import Metrics
-from provider.mount import Mounter, TokenRequester
+from provider.mount import Mounter
+from provider.pod_auth import PodAuthenticator, TokenRequester
 from provider.servicer import DEFAULT_MAX_RESPONSE_BYTES, ProviderServicer
 from provider.settings import Settings
 from provider.v1alpha1 import service_pb2_grpc
@@ -97,7 +98,10 @@ class ProviderServer:
             pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS), metrics=self.metrics
         )
         self._fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
-        mounter = Mounter(settings, self._vault, hmac_key, self._fetch_pool, self.metrics, token_requester)
+        authenticator = PodAuthenticator(
+            self._vault, settings.cache_size, self.metrics, token_requester, settings.token_revoke_on_evict
+        )
+        mounter = Mounter(settings, self._vault, hmac_key, self._fetch_pool, self.metrics, authenticator)
         servicer = ProviderServicer(mounter, self.metrics, settings.max_concurrent_mounts)
         # Workers beyond the Mount slots keep Version and health answering while Mounts wait.
         self._server = grpc.server(

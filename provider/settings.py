@@ -76,6 +76,7 @@ class Settings:
     vault_namespace: str = ""
     tls: TlsSettings = field(default_factory=TlsSettings)
     token_request_fallback: bool = False
+    token_revoke_on_evict: bool = False
     shutdown_grace_seconds: float = 20.0
     max_concurrent_mounts: int = 32
 
@@ -127,6 +128,12 @@ _FLAGS = (
         "token-request-fallback",
         "token_request_fallback",
         "without a driver token for the audience, request one bound to the pod (needs RBAC)",
+        "bool",
+    ),
+    _Flag(
+        "token-revoke-on-evict",
+        "token_revoke_on_evict",
+        "revoke a cached Vault token (and its leases) when it is evicted or replaced",
         "bool",
     ),
     _Flag(

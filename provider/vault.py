@@ -59,10 +59,16 @@ class VaultCall:
     token: str = field(default="", repr=False)
 
     def kind(self) -> str:
-        """login, read or write: the metrics' request kind."""
+        """The metrics' request kind: login, renew, lookup, revoke, read or write."""
         if self.path.startswith("/v1/auth/") and self.path.endswith("/login"):
             return "login"
-        return "read" if self.method == "GET" else "write"
+        special = {
+            "/v1/auth/token/renew-self": "renew",
+            "/v1/sys/leases/renew": "renew",
+            "/v1/sys/leases/lookup": "lookup",
+            "/v1/auth/token/revoke-self": "revoke",
+        }
+        return special.get(self.path) or ("read" if self.method == "GET" else "write")
 
 
 @dataclass(frozen=True)
