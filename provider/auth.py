@@ -53,7 +53,7 @@ def login(
     body = gojson.dumps({"jwt": config.jwt, "role": config.role})
     call = VaultCall("POST", f"/v1/auth/{mount}/login", body=body)
     try:
-        reply = client.call(connection, call, deadline.remaining())
+        reply = client.call(connection, call, deadline)
     except SecretNotFound as exc:
         raise VaultRejected(f"{where} failed: no auth method is mounted at auth/{mount} ({exc})") from None
     except ProviderError as exc:
@@ -91,7 +91,7 @@ def renew_token(
         "POST", "/v1/auth/token/renew-self", body=gojson.dumps({"increment": increment}), token=token
     )
     try:
-        reply = client.call(connection, call, deadline.remaining())
+        reply = client.call(connection, call, deadline)
     except ProviderError as exc:
         if exc.status in (400, 403):
             return None
@@ -105,7 +105,9 @@ def renew_token(
 def revoke_token(client: VaultClient, connection: VaultConnection, token: str, timeout: float) -> None:
     """Revoke our own token (and the leases it obtained); errors are logged, not raised."""
     try:
-        client.call(connection, VaultCall("POST", "/v1/auth/token/revoke-self", token=token), timeout)
+        client.call(
+            connection, VaultCall("POST", "/v1/auth/token/revoke-self", token=token), Deadline(timeout)
+        )
     except ProviderError as exc:
         log.warning("could not revoke a cached Vault token: %s", exc)
 

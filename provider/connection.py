@@ -7,6 +7,7 @@ settings (upstream's client resets skip-verify to false in that case).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -82,7 +83,45 @@ def resolve_connection(settings: Settings, spc: ConnectionOverrides) -> VaultCon
         tls=tls,
     )
     _check_address(connection)
+    _check_guard_rails(settings, spc)
     return connection
+
+
+def _check_guard_rails(settings: Settings, spc: ConnectionOverrides) -> None:
+    """The operator's limits on what a SecretProviderClass may point the provider at."""
+    problems = []
+    allowed = settings.allowed_vault_addresses
+    if spc.address and allowed and spc.address.rstrip("/") not in allowed:
+        problems.append(
+            f"vaultAddress {_without_userinfo(spc.address)} is not one of the Vault addresses this provider "
+            f"allows (-allowed-vault-addresses: {', '.join(allowed)})"
+        )
+    if spc.skip_verify and settings.forbid_spc_skip_tls_verify:
+        problems.append("vaultSkipTLSVerify is forbidden by the operator (-forbid-spc-skip-tls-verify)")
+    if settings.allowed_tls_directories:
+        for name, path in (
+            ("vaultCACertPath", spc.ca_cert),
+            ("vaultCADirectory", spc.ca_directory),
+            ("vaultTLSClientCertPath", spc.client_cert),
+            ("vaultTLSClientKeyPath", spc.client_key),
+        ):
+            if path and not _inside(path, settings.allowed_tls_directories):
+                problems.append(
+                    f"{name} {path} is outside the directories this provider allows for TLS files "
+                    f"(-allowed-tls-directories: {', '.join(settings.allowed_tls_directories)})"
+                )
+    if problems:
+        raise InvalidRequest(problems)
+
+
+def _inside(path: str, directories: tuple[str, ...]) -> bool:
+    """Whether `path`, with every symlink resolved, lies inside one of `directories` (also resolved)."""
+    real = os.path.realpath(path)
+    for directory in directories:
+        root = os.path.realpath(directory)
+        if real == root or real.startswith(root.rstrip("/") + "/"):
+            return True
+    return False
 
 
 def _check_address(connection: VaultConnection) -> None:

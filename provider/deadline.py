@@ -27,6 +27,11 @@ class Deadline:
     def cancel(self) -> None:
         self._cancelled.set()
 
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` (within the deadline); raises at once when the caller cancels."""
+        if self._cancelled.wait(min(seconds, max(self._expires - self._clock(), 0.0))):
+            raise Cancelled("the caller cancelled the Mount")
+
     def remaining(self) -> float:
         """Seconds left; raises when none are left or the caller cancelled."""
         if self._cancelled.is_set():

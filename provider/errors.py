@@ -43,6 +43,10 @@ class ProviderError(Exception):
     status: int | None = None
     #: Vault's own error strings from that answer ("" when it gave none).
     reasons: str = ""
+    #: Whether the same request may succeed when sent again (a passing failure).
+    retryable: bool = False
+    #: Seconds Vault asked us to wait (Retry-After), if it did.
+    retry_after: float | None = None
 
 
 class InvalidRequest(ProviderError):

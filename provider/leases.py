@@ -183,7 +183,7 @@ class LeaseKeeper:
         """Whether Vault still knows the lease (an operator may have revoked it)."""
         call = self._lease_call("/v1/sys/leases/lookup", {"lease_id": held.lease_id}, token)
         try:
-            self._vault.call(connection, call, deadline.remaining())
+            self._vault.call(connection, call, deadline)
         except ProviderError as exc:
             if exc.status in (400, 403, 404):
                 return False
@@ -197,7 +197,7 @@ class LeaseKeeper:
         body = {"lease_id": held.lease_id, "increment": int(held.duration)}
         try:
             reply = self._vault.call(
-                connection, self._lease_call("/v1/sys/leases/renew", body, token), deadline.remaining()
+                connection, self._lease_call("/v1/sys/leases/renew", body, token), deadline
             )
         except ProviderError as exc:
             if exc.status in (400, 403, 404):

@@ -136,7 +136,7 @@ class Mounter:
 
             def issue() -> VaultReply:
                 call = VaultCall(request.method, request.path, request.query, request.body, token.value)
-                return self._vault.call(connection, call, deadline.remaining())
+                return self._vault.call(connection, call, deadline)
 
             try:
                 reply, outcome = self._leases.fetch(key, connection, token.value, deadline, issue)

@@ -33,7 +33,7 @@ from provider.kube import KubeClient, KubeError
 from provider.metrics import Metrics
 from provider.mount import Mounter
 from provider.pod_auth import PodAuthenticator, TokenRequester
-from provider.servicer import DEFAULT_MAX_RESPONSE_BYTES, ProviderServicer
+from provider.servicer import ProviderServicer
 from provider.settings import Settings
 from provider.v1alpha1 import service_pb2_grpc
 from provider.vault import VaultClient
@@ -102,11 +102,17 @@ class ProviderServer:
             self._vault, settings.cache_size, self.metrics, token_requester, settings.token_revoke_on_evict
         )
         mounter = Mounter(settings, self._vault, hmac_key, self._fetch_pool, self.metrics, authenticator)
-        servicer = ProviderServicer(mounter, self.metrics, settings.max_concurrent_mounts)
+        servicer = ProviderServicer(
+            mounter,
+            self.metrics,
+            settings.max_concurrent_mounts,
+            settings.max_response_bytes,
+            settings.max_file_bytes,
+        )
         # Workers beyond the Mount slots keep Version and health answering while Mounts wait.
         self._server = grpc.server(
             ThreadPoolExecutor(settings.max_concurrent_mounts + 4, thread_name_prefix="grpc"),
-            options=[("grpc.max_send_message_length", DEFAULT_MAX_RESPONSE_BYTES * 2)],
+            options=[("grpc.max_send_message_length", settings.max_response_bytes * 2)],
         )
         service_pb2_grpc.add_CSIDriverProviderServicer_to_server(servicer, self._server)  # type: ignore[no-untyped-call]
         self._health = health.HealthServicer()

@@ -39,6 +39,8 @@ __all__ = ["API_VERSION", "CODES", "DEFAULT_MAX_RESPONSE_BYTES", "ProviderServic
 API_VERSION = "v1alpha1"
 # The driver's default gRPC receive limit (--max-call-recv-msg-size).
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+# A Kubernetes Secret holds at most 1 MiB; the driver warns above that too.
+SECRET_SYNC_LIMIT_BYTES = 1024 * 1024
 
 CODES: dict[type[ProviderError], grpc.StatusCode] = {
     InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
@@ -69,7 +71,9 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         metrics: Metrics,
         max_concurrent_mounts: int = 32,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        self._max_file_bytes = max_file_bytes
         self._mounter = mounter
         self._metrics = metrics
         self._max_response_bytes = max_response_bytes
@@ -100,7 +104,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
             with self._slot(deadline):
                 result = self._mounter.mount(config, deadline)
             response = _response(result)
-            self._check_size(response)
+            self._check_size(response, config.pod.describe())
             return response
         except ProviderError as exc:
             code = status_for(exc)
@@ -136,8 +140,21 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
     def _slot(self, deadline: Deadline) -> _Slot:
         return _Slot(self._slots, deadline)
 
-    def _check_size(self, response: Any) -> None:
+    def _check_size(self, response: Any, pod: str) -> None:
+        """Refuse answers the driver cannot take; warn about ones a synced Secret cannot hold."""
+        for file in response.files:
+            if len(file.contents) > self._max_file_bytes:
+                raise ResponseTooLarge(
+                    f"file {file.path!r} would hold {len(file.contents)} bytes, over this provider's "
+                    f"{self._max_file_bytes}-byte limit per file (-max-file-bytes)"
+                )
         size = response.ByteSize()
+        if size > SECRET_SYNC_LIMIT_BYTES:
+            log.warning(
+                "the volume of pod %s holds %d bytes: syncing it to a Kubernetes Secret (1 MiB) may fail",
+                pod,
+                size,
+            )
         if size > self._max_response_bytes:
             biggest = max(response.files, key=lambda f: len(f.contents))
             raise ResponseTooLarge(

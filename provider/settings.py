@@ -79,6 +79,12 @@ class Settings:
     token_revoke_on_evict: bool = False
     shutdown_grace_seconds: float = 20.0
     max_concurrent_mounts: int = 32
+    max_response_bytes: int = 4 * 1024 * 1024
+    max_file_bytes: int = 4 * 1024 * 1024
+    # Operator guard rails, off by default so existing SecretProviderClasses keep working.
+    allowed_vault_addresses: tuple[str, ...] = ()
+    allowed_tls_directories: tuple[str, ...] = ()
+    forbid_spc_skip_tls_verify: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ class _Flag:
     name: str
     attr: str
     help: str
-    kind: Literal["str", "bool", "int", "duration"] = "str"
+    kind: Literal["str", "bool", "int", "duration", "list"] = "str"
     env: str | None = None
 
 
@@ -143,6 +149,28 @@ _FLAGS = (
         "duration",
     ),
     _Flag("max-concurrent-mounts", "max_concurrent_mounts", "Mounts served at once; more wait", "int"),
+    _Flag(
+        "max-response-bytes", "max_response_bytes", "largest Mount answer (the driver's receive limit)", "int"
+    ),
+    _Flag("max-file-bytes", "max_file_bytes", "largest single file of a Mount", "int"),
+    _Flag(
+        "allowed-vault-addresses",
+        "allowed_vault_addresses",
+        "comma-separated Vault addresses a SecretProviderClass may name (default: any)",
+        "list",
+    ),
+    _Flag(
+        "allowed-tls-directories",
+        "allowed_tls_directories",
+        "comma-separated directories SecretProviderClass TLS files must be in (default: anywhere)",
+        "list",
+    ),
+    _Flag(
+        "forbid-spc-skip-tls-verify",
+        "forbid_spc_skip_tls_verify",
+        "refuse SecretProviderClasses that set vaultSkipTLSVerify: true",
+        "bool",
+    ),
 )
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
 _TLS_ATTRS = {f.name for f in fields(TlsSettings)}
@@ -195,6 +223,8 @@ def _convert(flag: _Flag, text: str, origin: str) -> object:
         if number is None:
             raise FlagError(f"invalid integer value {text!r} for {origin}")
         return number
+    if flag.kind == "list":
+        return tuple(item.strip().rstrip("/") for item in text.split(",") if item.strip())
     if flag.kind == "duration":
         seconds = parse_duration(text)
         if seconds is None:
@@ -283,3 +313,7 @@ def _check(settings: Settings) -> None:
         )
     if settings.max_concurrent_mounts < 1:
         raise FlagError("-max-concurrent-mounts must be at least 1")
+    if settings.max_response_bytes < 1 or settings.max_file_bytes < 1:
+        raise FlagError("-max-response-bytes and -max-file-bytes must be positive")
+    if any(not directory.startswith("/") for directory in settings.allowed_tls_directories):
+        raise FlagError("-allowed-tls-directories must list absolute directories")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
+import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,15 +28,18 @@ from urllib3.util.ssl_match_hostname import CertificateError as MatchHostnameErr
 
 from provider import gojson
 from provider.connection import VaultConnection
+from provider.deadline import Deadline
 from provider.errors import (
     DeadlineExceeded,
     PermissionDenied,
     ProviderError,
+    ResponseTooLarge,
     SecretNotFound,
     VaultRejected,
     VaultUnavailable,
 )
 from provider.metrics import Metrics
+from provider.retry import RetryPolicy, parse_retry_after, retryable_status
 from provider.settings import TlsSettings
 from provider.transport import TlsAdapter, UnixSocketAdapter, build_ssl_context
 
@@ -41,6 +47,9 @@ __all__ = ["VaultCall", "VaultClient", "VaultReply"]
 
 # Vault's own error texts are short; anything longer is not an error list we show.
 MAX_REASON_CHARS = 300
+# No single Vault answer is held in memory beyond this (the driver takes 4 MiB per Mount).
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+_JITTER = secrets.SystemRandom()
 
 log = logging.getLogger("provider.vault")
 # Skip-verify is an operator's or SPC author's explicit choice; we log it once per
@@ -81,9 +90,19 @@ class VaultReply:
 class VaultClient:
     """Sends calls to Vault, sharing one connection pool per address and TLS settings."""
 
-    def __init__(self, pool_size: int = 32, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        pool_size: int = 32,
+        metrics: Metrics | None = None,
+        retry: RetryPolicy | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        random: Callable[[], float] | None = None,
+    ) -> None:
         self._pool_size = pool_size
         self._metrics = metrics or Metrics()
+        self._retry = retry or RetryPolicy()
+        self._max_body_bytes = max_body_bytes
+        self._random = random or _JITTER.random
         self._sessions: dict[tuple[str, TlsSettings], requests.Session] = {}
         self._lock = threading.Lock()
 
@@ -127,8 +146,30 @@ class VaultClient:
             )
         return session
 
-    def call(self, connection: VaultConnection, call: VaultCall, timeout: float) -> VaultReply:
-        """Send one request; a 2xx answer is returned, anything else raises a ProviderError."""
+    def call(self, connection: VaultConnection, call: VaultCall, deadline: Deadline) -> VaultReply:
+        """Send a request, retrying passing failures within the deadline; 2xx or a ProviderError."""
+        retry = 0
+        while True:
+            try:
+                return self._send(connection, call, deadline.remaining())
+            except ProviderError as exc:
+                retry += 1
+                wait = self._retry.delay(retry, exc.retry_after, self._random) if exc.retryable else None
+                if wait is None or wait >= deadline.remaining():
+                    if retry > 1:
+                        exc.args = (f"{exc} (after {retry} attempts)",)
+                    raise
+                log.debug(
+                    "retrying %s %s in %.2fs after: %s",
+                    call.method,
+                    call.path,
+                    wait,
+                    exc.status or "no answer",
+                )
+                deadline.sleep(wait)
+
+    def _send(self, connection: VaultConnection, call: VaultCall, timeout: float) -> VaultReply:
+        """One HTTP exchange; its failure says whether it is worth retrying."""
         session = self._session(connection)
         base_uri = "http://localhost" if connection.scheme == "unix" else connection.address
         adapter = hvac.adapters.RawAdapter(
@@ -150,7 +191,10 @@ class VaultClient:
                 raise_exception=False,
                 params=list(call.query) or None,
                 data=call.body.encode() if call.body is not None else None,
+                stream=True,
             )
+            with response:
+                body = _read_capped(response, self._max_body_bytes, call)
         except requests.exceptions.RequestException as exc:
             self._metrics.vault_request(kind, None)
             raise _connection_error(connection, exc) from None
@@ -162,7 +206,21 @@ class VaultClient:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
-        return _reply(connection, response)
+        return _reply(connection, response, body)
+
+
+def _read_capped(response: requests.Response, limit: int, call: VaultCall) -> bytes:
+    """The body, refusing to hold more than `limit` bytes of it in memory."""
+    chunks = []
+    size = 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(
+                f"Vault's answer to {call.method} {call.path} is larger than {limit} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _connection_error(
@@ -179,13 +237,28 @@ def _connection_error(
     if isinstance(exc, requests.exceptions.Timeout):
         return DeadlineExceeded(f"Vault at {where} did not answer within the Mount's deadline")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        return VaultUnavailable(f"cannot reach Vault at {where}: {_os_reason(exc)}")
-    return VaultUnavailable(f"request to Vault at {where} failed: {type(exc).__name__}")
+        error = VaultUnavailable(f"cannot reach Vault at {where}: {_os_reason(exc)}")
+        # An unknown host stays unknown; a refused or reset connection may not.
+        error.retryable = not _caused_by(exc, socket.gaierror)
+        return error
+    error = VaultUnavailable(f"request to Vault at {where} failed: {type(exc).__name__}")
+    error.retryable = isinstance(exc, requests.exceptions.ChunkedEncodingError)
+    return error
 
 
-def _reply(connection: VaultConnection, response: requests.Response) -> VaultReply:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    current: BaseException | None = exc
+    seen = 0
+    while current is not None and seen < 20:
+        if isinstance(current, kind):
+            return True
+        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
+        seen += 1
+    return False
+
+
+def _reply(connection: VaultConnection, response: requests.Response, body: bytes) -> VaultReply:
     status = response.status_code
-    body = response.content
     payload: Any = None
     parsed = False
     if body.strip():
@@ -204,6 +277,8 @@ def _reply(connection: VaultConnection, response: requests.Response) -> VaultRep
     error = _status_error(connection, status, reasons, response.headers.get("Location", ""))
     error.status = status
     error.reasons = reasons
+    error.retryable = retryable_status(status)
+    error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
     raise error
 
 
