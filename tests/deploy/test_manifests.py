@@ -200,6 +200,14 @@ def test_every_arg_is_a_flag_the_provider_accepts(rendered: Rendered, target: st
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
+def test_guard_rails_are_on(rendered: Rendered, target: str) -> None:
+    """The hardened manifests refuse SPC skip-verify and keep SPC TLS files in one directory."""
+    settings = _settings(rendered[target])
+    assert settings.forbid_spc_skip_tls_verify is True
+    assert settings.allowed_tls_directories == ("/etc/vault-csi-provider/tls",)
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
 def test_pod_knows_its_namespace_and_has_scratch_space(rendered: Rendered, target: str) -> None:
     """POD_NAMESPACE from the downward API; /tmp writable on the read-only root; bounded resources."""
     container = _provider_container(rendered[target])
