@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types proto clean
+.PHONY: demo test bench lint types proto clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,14 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python scripts/gen_proto.py --check
-	$(BIN)/ruff check provider tests scripts
-	$(BIN)/ruff format --check provider tests scripts
+	$(BIN)/ruff check provider tests scripts bench
+	$(BIN)/ruff format --check provider tests scripts bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Not part of `make test`: figures, not pass/fail. Extra flags: make bench BENCH_ARGS='--quick'
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 proto: $(BIN)/.installed
 	$(BIN)/python scripts/gen_proto.py

@@ -65,7 +65,7 @@ def login(
 
     auth = reply.payload.get("auth") if isinstance(reply.payload, dict) else None
     token = auth.get("client_token") if isinstance(auth, dict) else None
-    if not isinstance(token, str) or not token:
+    if not gojson.is_text(token) or not token:
         # Upstream crashed on exactly this answer (its issue #310).
         raise VaultUnavailable(f"{where}: Vault answered {reply.status} without a client token")
     assert isinstance(auth, dict)

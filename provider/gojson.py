@@ -13,9 +13,9 @@ import codecs
 import json
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
-__all__ = ["JsonNumber", "RawJson", "dumps", "dumps_fields", "loads", "utf8"]
+__all__ = ["JsonNumber", "RawJson", "dumps", "dumps_fields", "is_text", "loads", "string_values", "utf8"]
 
 
 class JsonNumber(str):
@@ -50,6 +50,29 @@ def _replace_surrogates(error: UnicodeError) -> tuple[bytes, int]:
 
 codecs.register_error("gojson-replace", _replace_each_byte)
 codecs.register_error("gojson-surrogates", _replace_surrogates)
+
+
+def is_text(value: Any) -> TypeGuard[str]:
+    """A JSON string (numbers are kept as JsonNumber, a str subclass, and are not text)."""
+    return isinstance(value, str) and not isinstance(value, (JsonNumber, RawJson))
+
+
+def string_values(text: str) -> list[str]:
+    """Every string anywhere in a JSON document (keys excepted); [] for text that is not JSON."""
+    try:
+        stack: list[Any] = [json.loads(text)]
+    except (ValueError, RecursionError):
+        return []
+    values = []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            values.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return values
 
 
 def utf8(text: str) -> bytes:

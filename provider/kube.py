@@ -167,7 +167,7 @@ class KubeClient:
             raise KubeError(f"cannot {what.action}: {unreachable}") from None
         try:
             answer = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = {}
         status = response.status_code
         if status < 300 and isinstance(answer, dict):

@@ -185,8 +185,12 @@ class LeaseKeeper:
         try:
             self._vault.call(connection, call, deadline)
         except ProviderError as exc:
-            if exc.status in (400, 403, 404):
+            if exc.status in (400, 404):
                 return False
+            if exc.status == 403:
+                # The role's policy does not allow lookups (token_no_default_policy): we
+                # cannot tell, so keep the lease until its renewal point.
+                return True
             raise
         return True
 

@@ -7,13 +7,12 @@ secrets in `leases`, HTTP in `vault`, byte-level rules in `extract`, versions in
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any
 
+from provider import gojson
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
@@ -92,7 +91,10 @@ class Mounter:
             if not from_cache:
                 raise
             # The cached token may have been revoked: one fresh login, one retry.
-            token = self._auth.relogin(config, connection, auth_mount, key, token, deadline)
+            fresh = self._auth.relogin(config, connection, auth_mount, key, token, deadline)
+            if fresh is None:
+                raise
+            token = fresh
             replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline)
 
         sensitive = self._sensitive(config, token)
@@ -198,19 +200,9 @@ def _contents(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> byt
 
 def _argument_values(objects: Iterable[SecretObject]) -> list[str]:
     """Every string value in any object's secretArgs, to keep them out of messages."""
-    values: list[str] = []
-
-    def collect(value: Any) -> None:
-        if isinstance(value, str):
-            values.append(value)
-        elif isinstance(value, dict):
-            for item in value.values():
-                collect(item)
-        elif isinstance(value, list):
-            for item in value:
-                collect(item)
-
-    for obj in objects:
-        if obj.request.body is not None:
-            collect(json.loads(obj.request.body))
-    return values
+    return [
+        value
+        for obj in objects
+        if obj.request.body is not None
+        for value in gojson.string_values(obj.request.body)
+    ]

@@ -10,6 +10,7 @@ or fix it, as the README's SecretProviderClass reference documents.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from provider.payload_paths import path_conflicts, path_problem
 __all__ = ["ENCODINGS", "METHODS", "SecretObject", "VaultRequest", "parse_objects"]
 
 METHODS = ("GET", "PUT", "POST")
+# Distinct `objects` texts remembered: about one per SecretProviderClass on the node.
+PARSE_CACHE_SIZE = 512
 ENCODINGS = ("utf-8", "base64", "hex")
 MAX_FILE_MODE = 0o777
 FIELDS = ("objectName", "secretPath", "secretKey", "method", "secretArgs", "encoding", "filePermission")
@@ -64,7 +67,22 @@ class SecretObject:
 
 
 def parse_objects(text: str) -> tuple[tuple[SecretObject, ...], list[str]]:
-    """Parse the `objects` YAML; returns the objects and every problem found."""
+    """Parse the `objects` YAML; returns the objects and every problem found.
+
+    Every rotation poll of a volume sends the same text, and composing YAML is most
+    of a Mount's own CPU time, so parses are remembered (the results are immutable).
+    """
+    objects, problems = _parse_cached(text)
+    return objects, list(problems)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_cached(text: str) -> tuple[tuple[SecretObject, ...], tuple[str, ...]]:
+    objects, problems = _parse(text)
+    return objects, tuple(problems)
+
+
+def _parse(text: str) -> tuple[tuple[SecretObject, ...], list[str]]:
     try:
         document = yamldoc.compose(text)
     except yamldoc.YamlError as exc:

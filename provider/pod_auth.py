@@ -8,7 +8,11 @@ lets go of.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -25,10 +29,13 @@ from provider.spc import MountConfig
 from provider.token_cache import CachedToken, TokenCache, TokenKey, cached_token, jwt_digest
 from provider.vault import VaultClient
 
-__all__ = ["PodAuthenticator", "TokenRequester"]
+__all__ = ["PodAuthenticator", "TokenRequester", "jwt_pod_uid"]
 
 # The API server's minimum; the token is used once, for the login right after.
 TOKEN_REQUEST_SECONDS = 600
+# After a cached token was refused, at most one fresh login per pod in this time.
+RELOGIN_INTERVAL_SECONDS = 300.0
+MAX_RELOGIN_MEMORY = 10_000
 REVOKE_TIMEOUT_SECONDS = 5.0
 
 log = logging.getLogger("provider.auth")
@@ -60,6 +67,8 @@ class PodAuthenticator:
         self._clock = clock
         self._revoke_on_discard = revoke_on_discard
         self._origins: dict[str, VaultConnection] = {}
+        self._relogins: dict[TokenKey, float] = {}
+        self._relogin_lock = threading.Lock()
         self._cache = TokenCache(cache_size, clock, self._discarded if revoke_on_discard else None)
 
     @property
@@ -83,22 +92,21 @@ class PodAuthenticator:
             pod.name,
             pod.uid,
             pod.service_account,
-            jwt_digest(config.jwt),
         )
-
-        def fresh_login() -> CachedToken:
-            token = self._login(config, connection, auth_mount, deadline)
-            if self._revoke_on_discard:
-                self._origins[token.value] = connection
-            return token
+        digest = jwt_digest(config.jwt)
 
         def renew(entry: CachedToken) -> CachedToken | None:
             granted = renew_token(self._vault, connection, entry.value, entry.lease_seconds, deadline)
             if granted is None or self._clock() + granted[0] <= entry.expires_at:
                 return None  # refused, or capped by the token's max TTL: log in again
-            return cached_token(entry.value, entry.identity, granted[0], granted[1], self._clock())
+            renewed = cached_token(
+                entry.value, entry.identity, granted[0], granted[1], self._clock(), frozenset()
+            )
+            return replace(renewed, proven_jwts=entry.proven_jwts)
 
-        token, from_cache = self._cache.get(key, fresh_login, renew)
+        token, from_cache = self._cache.get(
+            key, digest, lambda: self._login(config, connection, auth_mount, digest, deadline), renew
+        )
         self._metrics.cache_lookups.labels("token", "hit" if from_cache else "miss").inc()
         return config, key, token, from_cache
 
@@ -110,16 +118,35 @@ class PodAuthenticator:
         key: TokenKey,
         stale: CachedToken,
         deadline: Deadline,
-    ) -> CachedToken:
-        """A fresh login after Vault refused a cached token (it may have been revoked)."""
+    ) -> CachedToken | None:
+        """A fresh login after Vault refused a cached token (it may have been revoked).
+
+        None when this pod already re-logged in recently: then the refusal is the
+        policy's, and logging in on every poll would only pile up tokens.
+        """
+        now = self._clock()
+        with self._relogin_lock:
+            if now - self._relogins.get(key, -math.inf) < RELOGIN_INTERVAL_SECONDS:
+                return None
+            self._relogins[key] = now
+            if len(self._relogins) > MAX_RELOGIN_MEMORY:
+                self._relogins = {
+                    k: t for k, t in self._relogins.items() if now - t < RELOGIN_INTERVAL_SECONDS
+                }
         self._cache.invalidate(key, stale)
+        digest = jwt_digest(config.jwt)
         token, _ = self._cache.get(
-            key, lambda: self._login(config, connection, auth_mount, deadline), lambda _: None
+            key, digest, lambda: self._login(config, connection, auth_mount, digest, deadline), lambda _: None
         )
         return token
 
     def _login(
-        self, config: MountConfig, connection: VaultConnection, auth_mount: str, deadline: Deadline
+        self,
+        config: MountConfig,
+        connection: VaultConnection,
+        auth_mount: str,
+        digest: str,
+        deadline: Deadline,
     ) -> CachedToken:
         try:
             token = login(self._vault, connection, config, auth_mount, deadline)
@@ -130,7 +157,25 @@ class PodAuthenticator:
             self._metrics.login("error")
             raise
         self._metrics.login("success")
-        return cached_token(token.value, token.identity, token.lease_seconds, token.renewable, self._clock())
+        if self._revoke_on_discard:
+            self._origins[token.value] = connection
+        claimed = jwt_pod_uid(config.jwt)
+        if claimed is not None and claimed != config.pod.uid:
+            # Vault accepted the JWT, so its claims are genuine: it belongs to another pod.
+            if self._revoke_on_discard:
+                self._discarded(cached_token(token.value, "", 0, False, 0.0, frozenset()))
+            raise PermissionDenied(
+                f"the service-account token presented for pod {config.pod.describe()} was issued "
+                "for another pod; refusing to serve that pod's secrets"
+            )
+        return cached_token(
+            token.value,
+            token.identity,
+            token.lease_seconds,
+            token.renewable,
+            self._clock(),
+            frozenset([digest]),
+        )
 
     def _request_jwt(self, config: MountConfig) -> str:
         """The TokenRequest fallback: a short-lived token for the pod's service account, bound to the pod."""
@@ -160,3 +205,22 @@ class PodAuthenticator:
                 name="revoke-token",
                 daemon=True,
             ).start()
+
+
+def jwt_pod_uid(jwt: str) -> str | None:
+    """The pod uid a Kubernetes service-account JWT is bound to, if it says; signature not checked.
+
+    Only trusted after Vault accepted the JWT at login: that is Vault's (or the
+    API server's TokenReview's) check of the signature.
+    """
+    parts = jwt.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    kubernetes = claims.get("kubernetes.io") if isinstance(claims, dict) else None
+    pod = kubernetes.get("pod") if isinstance(kubernetes, dict) else None
+    uid = pod.get("uid") if isinstance(pod, dict) else None
+    return uid if isinstance(uid, str) and uid else None

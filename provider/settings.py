@@ -303,6 +303,8 @@ def _check(settings: Settings) -> None:
         raise FlagError(f"invalid -log-level {settings.log_level!r}; use one of {', '.join(LOG_LEVELS)}")
     if settings.log_format not in LOG_FORMATS:
         raise FlagError(f"invalid -log-format {settings.log_format!r}; use text or json")
+    if settings.vault_namespace and not re.fullmatch(r"[\x21-\x7e]+", settings.vault_namespace):
+        raise FlagError("-vault-namespace must be printable ASCII without spaces")
     if not settings.endpoint:
         raise FlagError("-endpoint must not be empty")
     if bool(settings.tls.client_cert) != bool(settings.tls.client_key):

@@ -9,6 +9,7 @@ with the pod's volume context; the kubelet's keys are authoritative.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ POD_SERVICE_ACCOUNT = "csi.storage.k8s.io/serviceAccount.name"
 SERVICE_ACCOUNT_TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"
 SPC_NAME = "secretProviderClass"
 MAX_NAME_LENGTH = 253  # a Kubernetes object name
+# Sent as the X-Vault-Namespace header: printable ASCII, no spaces.
+NAMESPACE_PATTERN = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ def _string_map(text: str, what: str, allow_null: bool) -> dict[str, str]:
         value: Any = json.loads(text) if text else None
     except ValueError:
         raise InvalidRequest(f"{what} is not valid JSON") from None
+    except RecursionError:
+        raise InvalidRequest(f"{what} is nested too deeply") from None
     if value is None and (allow_null or not text):
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
@@ -89,7 +94,7 @@ def _string_map(text: str, what: str, allow_null: bool) -> dict[str, str]:
 def _permission(text: str, problems: list[str]) -> int:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         value = None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_FILE_MODE:
         problems.append("permission must be a JSON number between 0 and 511 (0777), such as 420")
@@ -115,7 +120,7 @@ def _token_for(
         return ""
     try:
         tokens = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         tokens = None
     if not isinstance(tokens, dict):
         problems.append(f"{SERVICE_ACCOUNT_TOKENS} is not a JSON object of audience to token")
@@ -165,6 +170,10 @@ def _connection(params: dict[str, str], problems: list[str]) -> ConnectionOverri
         client_key=params.get("vaultTLSClientKeyPath", ""),
         skip_verify=skip_verify,
     )
+    if overrides.namespace and not NAMESPACE_PATTERN.fullmatch(overrides.namespace):
+        problems.append(
+            "vaultNamespace must be a Vault namespace path of printable ASCII, such as team-a/apps"
+        )
     if bool(overrides.client_cert) != bool(overrides.client_key):
         problems.append("vaultTLSClientCertPath and vaultTLSClientKeyPath must be set together")
     return overrides
@@ -174,7 +183,7 @@ def identify(attributes: str) -> tuple[str, str, str]:
     """Best-effort (pod namespace, pod name, SPC name) for the log line of any request, even a bad one."""
     try:
         params = json.loads(attributes)
-    except ValueError:
+    except (ValueError, RecursionError):
         params = None
     if not isinstance(params, dict):
         return "unknown", "unknown", "unknown"

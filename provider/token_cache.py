@@ -5,10 +5,13 @@ Vault's token store without bound. A token is reused until two thirds of its lea
 have passed, then renewed in place when Vault allows it (the dynamic secrets it
 obtained are its children and would die with it), else replaced by a fresh login
 ahead of expiry. Concurrent Mounts of one pod wait for a single login or renewal.
-The key holds a keyed digest of the exact JWT the pod presented, so a request that
-claims another pod's identity without its token can never ride that pod's Vault
-token. Bounded by `-cache-size` (least recently used first out); expired entries
-go as they are found.
+
+A cached token is only served to a request that presents a JWT already proven for
+it (kept as keyed digests). A new JWT (the kubelet rotates them) is proven by a
+login with it: when Vault answers with the same identity, the JWT joins the proven
+set and the old token, with its leases, stays in use; otherwise the new token
+replaces it. A request that claims a pod's identity without one of its JWTs never
+rides its token. Bounded by `-cache-size` (least recently used first out).
 """
 
 from __future__ import annotations
@@ -22,24 +25,26 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = ["CachedToken", "TokenCache", "TokenKey", "cached_token", "jwt_digest"]
 
 # A token is replaced after this share of its lease (Vault Agent renews at 2/3 too).
 REFRESH_SHARE = 2 / 3
+# JWTs remembered per token: the kubelet rotates a pod's token about hourly.
+MAX_PROVEN_JWTS = 4
 
 _DIGEST_KEY = secrets.token_bytes(32)
 
 
 def jwt_digest(jwt: str) -> str:
-    """A process-keyed digest of the presented JWT: equal tokens match, nothing is learnt from it."""
+    """A process-keyed digest of a presented JWT: equal tokens match, nothing is learnt from it."""
     return hmac.new(_DIGEST_KEY, jwt.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
 class TokenKey:
-    """Everything that makes a Vault token usable for one Mount and not for another."""
+    """The pod and the Vault login it needs: one cached token each."""
 
     address: str
     namespace: str
@@ -49,18 +54,21 @@ class TokenKey:
     pod_name: str
     pod_uid: str
     service_account: str
-    jwt_digest: str
 
 
 @dataclass(frozen=True)
 class CachedToken:
     value: str = field(repr=False)
-    # The identity Vault knows this login by (entity or alias metadata): leases are keyed on it.
+    # The identity Vault knows this login by (entity or alias metadata).
     identity: str
     lease_seconds: int
     renewable: bool
     expires_at: float  # monotonic; math.inf for a token without expiry
     refresh_at: float  # monotonic time after which it is renewed or replaced
+    proven_jwts: frozenset[str] = frozenset()  # digests of JWTs that logged in as `identity`
+
+    def proves(self, digest: str) -> bool:
+        return digest in self.proven_jwts
 
 
 class TokenCache:
@@ -76,7 +84,8 @@ class TokenCache:
         self._clock = clock
         self._on_discard = on_discard
         self._entries: OrderedDict[TokenKey, CachedToken] = OrderedDict()
-        self._logins: dict[TokenKey, Future[CachedToken]] = {}
+        # Logins under way: the future of each, and the JWT digest it logs in with.
+        self._logins: dict[TokenKey, tuple[Future[CachedToken], str]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -85,35 +94,63 @@ class TokenCache:
     def get(
         self,
         key: TokenKey,
+        digest: str,
         login: Callable[[], CachedToken],
         renew: Callable[[CachedToken], CachedToken | None],
     ) -> tuple[CachedToken, bool]:
-        """(token, whether it was served from the cache without a login).
+        """(token, whether it was served without a login) for a request presenting JWT `digest`.
 
-        A token past its refresh point is first renewed (`renew` returns the extended
-        token, or None when Vault will not extend it), else replaced by `login`. Either
-        runs at most once per key at a time.
+        `login` logs in with that JWT and returns a token whose `proven_jwts` holds it;
+        `renew` extends a token (None when Vault will not). Logins and renewals run
+        at most once per key at a time.
         """
         if self._capacity <= 0:
             return login(), False
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and self._clock() < entry.refresh_at:
-                self._entries.move_to_end(key)
-                return entry, True
-            pending = self._logins.get(key)
-            owner = pending is None
-            if pending is None:
-                pending = Future()
-                self._logins[key] = pending
-        if not owner:
-            # Another Mount of the same pod is logging in; its result serves us too.
-            return pending.result(), False
-        renewed = None
+        while True:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None and entry.proves(digest) and self._clock() < entry.refresh_at:
+                    self._entries.move_to_end(key)
+                    return entry, True
+                under_way = self._logins.get(key)
+                if under_way is None:
+                    pending: Future[CachedToken] = Future()
+                    self._logins[key] = (pending, digest)
+                    break
+            # Another Mount of this pod is logging in; look again once it is done.
+            waited, owner_digest = under_way
+            try:
+                waited.result()
+            except Exception:
+                if owner_digest == digest:
+                    raise  # the same JWT would fail the same way: no second login
+                continue
+        return self._refresh(key, digest, entry, pending, login, renew)
+
+    def _refresh(
+        self,
+        key: TokenKey,
+        digest: str,
+        entry: CachedToken | None,
+        pending: Future[CachedToken],
+        login: Callable[[], CachedToken],
+        renew: Callable[[CachedToken], CachedToken | None],
+    ) -> tuple[CachedToken, bool]:
+        served_from_cache = False
+        discarded: list[CachedToken] = []
         try:
-            if entry is not None and entry.renewable and self._clock() < entry.expires_at:
-                renewed = renew(entry)
-            token = renewed or login()
+            usable = entry is not None and self._clock() < entry.expires_at
+            if entry is not None and usable and entry.proves(digest):
+                renewed = renew(entry) if entry.renewable else None
+                token = renewed or login()
+                served_from_cache = renewed is not None
+            else:
+                token = login()
+                if entry is not None and usable and token.identity == entry.identity:
+                    # A new JWT for the same identity: keep the older token and its leases.
+                    proven = sorted(entry.proven_jwts | token.proven_jwts)[-MAX_PROVEN_JWTS:]
+                    discarded.append(token)
+                    token = replace(entry, proven_jwts=frozenset([*proven, digest]))
         except BaseException as exc:
             with self._lock:
                 del self._logins[key]
@@ -123,17 +160,19 @@ class TokenCache:
             del self._logins[key]
             replaced = self._entries.pop(key, None)
             self._entries[key] = token
-            discarded = [replaced] if replaced is not None and replaced.value != token.value else []
+            if replaced is not None and replaced.value != token.value:
+                discarded.append(replaced)
             discarded += self._evict()
         pending.set_result(token)
         self._discard(discarded)
-        return token, renewed is not None
+        return token, served_from_cache
 
     def invalidate(self, key: TokenKey, token: CachedToken) -> None:
         """Forget `token` (Vault refused it), unless a newer one has already replaced it."""
         with self._lock:
             if self._entries.get(key) is token:
                 del self._entries[key]
+        self._discard([token])
 
     def _evict(self) -> list[CachedToken]:
         """Drop expired entries, then the least recently used beyond capacity; lock held."""
@@ -150,10 +189,18 @@ class TokenCache:
                 self._on_discard(token)
 
 
-def cached_token(value: str, identity: str, lease_seconds: int, renewable: bool, now: float) -> CachedToken:
+def cached_token(
+    value: str, identity: str, lease_seconds: int, renewable: bool, now: float, proven_jwts: frozenset[str]
+) -> CachedToken:
     """A token obtained (or renewed) at `now` with this lease; one without expiry is kept for good."""
     if lease_seconds <= 0:
-        return CachedToken(value, identity, 0, False, math.inf, math.inf)
+        return CachedToken(value, identity, 0, False, math.inf, math.inf, proven_jwts)
     return CachedToken(
-        value, identity, lease_seconds, renewable, now + lease_seconds, now + lease_seconds * REFRESH_SHARE
+        value,
+        identity,
+        lease_seconds,
+        renewable,
+        now + lease_seconds,
+        now + lease_seconds * REFRESH_SHARE,
+        proven_jwts,
     )

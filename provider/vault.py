@@ -15,7 +15,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +38,7 @@ from provider.errors import (
     SecretNotFound,
     VaultRejected,
     VaultUnavailable,
+    redact,
 )
 from provider.metrics import Metrics
 from provider.retry import RetryPolicy, parse_retry_after, retryable_status
@@ -66,6 +68,10 @@ class VaultCall:
     query: tuple[tuple[str, str], ...] = ()
     body: str | None = field(default=None, repr=False)
     token: str = field(default="", repr=False)
+
+    def sensitive(self) -> list[str]:
+        """The token and every string value of the body: never to be repeated in a message."""
+        return [self.token, *(gojson.string_values(self.body) if self.body is not None else [])]
 
     def kind(self) -> str:
         """The metrics' request kind: login, renew, lookup, revoke, read or write."""
@@ -193,8 +199,8 @@ class VaultClient:
                 data=call.body.encode() if call.body is not None else None,
                 stream=True,
             )
-            with response:
-                body = _read_capped(response, self._max_body_bytes, call)
+            with response, _broken_reads_as_requests_errors():
+                body = _read_capped(response, self._max_body_bytes, call, started + timeout, connection)
         except requests.exceptions.RequestException as exc:
             self._metrics.vault_request(kind, None)
             raise _connection_error(connection, exc) from None
@@ -206,21 +212,46 @@ class VaultClient:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
-        return _reply(connection, response, body)
+        return _reply(connection, response, body, call)
 
 
-def _read_capped(response: requests.Response, limit: int, call: VaultCall) -> bytes:
-    """The body, refusing to hold more than `limit` bytes of it in memory."""
-    chunks = []
+@contextmanager
+def _broken_reads_as_requests_errors() -> Iterator[None]:
+    """urllib3's errors while reading a streamed body, as the requests errors they mean."""
+    try:
+        yield
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+
+
+def _read_capped(
+    response: requests.Response, limit: int, call: VaultCall, ends: float, connection: VaultConnection
+) -> bytes:
+    """The body, holding no more than `limit` bytes and reading no later than `ends` (monotonic).
+
+    The socket timeout bounds each read, not the whole body: a body trickling in a
+    byte at a time would otherwise outlive the Mount's deadline.
+    """
+    chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(64 * 1024):
+    while True:
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > limit:
             raise ResponseTooLarge(
                 f"Vault's answer to {call.method} {call.path} is larger than {limit} bytes"
             )
+        if time.monotonic() > ends:
+            raise DeadlineExceeded(
+                f"Vault at {connection.describe()} was still sending its answer at the Mount's deadline"
+            )
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _connection_error(
@@ -257,7 +288,9 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def _reply(connection: VaultConnection, response: requests.Response, body: bytes) -> VaultReply:
+def _reply(
+    connection: VaultConnection, response: requests.Response, body: bytes, call: VaultCall
+) -> VaultReply:
     status = response.status_code
     payload: Any = None
     parsed = False
@@ -265,7 +298,7 @@ def _reply(connection: VaultConnection, response: requests.Response, body: bytes
         try:
             payload = gojson.loads(body)
             parsed = True
-        except ValueError:
+        except (ValueError, RecursionError):
             payload = None
     if 200 <= status < 300:
         if body.strip() and not parsed:
@@ -273,7 +306,7 @@ def _reply(connection: VaultConnection, response: requests.Response, body: bytes
                 f"Vault at {connection.describe()} answered {status} with a body that is not JSON"
             )
         return VaultReply(status, payload)
-    reasons = _reasons(payload)
+    reasons = _reasons(payload, call)
     error = _status_error(connection, status, reasons, response.headers.get("Location", ""))
     error.status = status
     error.reasons = reasons
@@ -282,13 +315,18 @@ def _reply(connection: VaultConnection, response: requests.Response, body: bytes
     raise error
 
 
-def _reasons(payload: Any) -> str:
-    """Vault's own error strings (the `errors` list), never the rest of the body."""
+def _reasons(payload: Any, call: VaultCall) -> str:
+    """Vault's own error strings (the `errors` list), never the rest of the body.
+
+    Vault echoes request values in its errors (a JWT it could not parse, a PKI common
+    name), so the call's token and body values are redacted here, before the text is
+    shortened: a cut-off token would no longer be recognised later.
+    """
     errors = payload.get("errors") if isinstance(payload, dict) else None
     if not isinstance(errors, list):
         return ""
     reasons = [reason for item in errors if isinstance(item, str) for reason in _split_multierror(item)]
-    return "; ".join(reasons)[:MAX_REASON_CHARS]
+    return redact("; ".join(reasons), call.sensitive())[:MAX_REASON_CHARS]
 
 
 _MULTIERROR_HEAD = re.compile(r"^\d+ errors? occurred:\s*")

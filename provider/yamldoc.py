@@ -39,6 +39,7 @@ _TIMESTAMP = re.compile(
     r"(?:([Tt ])([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
 )
 _PREFIX_BASES = {"x": 16, "o": 8, "b": 2}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _BASE_DIGITS = {16: "0123456789abcdefABCDEF", 10: "0123456789", 8: "01234567", 2: "01"}
 _SPECIAL_FLOATS = {
     ".nan": math.nan,
@@ -87,12 +88,16 @@ def describe(node: Node) -> str:
 
 def compose(text: str) -> Node | None:
     """Parse one YAML document into nodes; None when the document is empty."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        # The reader already checks characters while it is built: inside the try.
+        loader = _Loader(text)
         try:
             node: Node | None = loader.get_single_node()
         except RecursionError:
             raise YamlError("the document is nested too deeply") from None
+        if node is not None:
+            _repair_surrogates(node)
         return node
     except yaml.MarkedYAMLError as exc:
         # PyYAML's own text quotes the offending line, which may hold a secret
@@ -100,10 +105,38 @@ def compose(text: str) -> Node | None:
         where = exc.problem_mark
         position = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
         raise YamlError(f"{exc.problem or exc.context or 'invalid YAML'}{position}") from None
+    except yaml.reader.ReaderError as exc:
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "\0")
+        raise YamlError(
+            f"contains a character YAML does not allow (U+{code:04X}) at offset {exc.position}"
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlError(type(exc).__name__) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _repair_surrogates(root: Node) -> None:
+    """Join "\\ud83d\\ude00"-style escapes into one character, as Go does; a lone half becomes U+FFFD.
+
+    PyYAML decodes each \\u escape on its own, which leaves surrogates that are not
+    text at all (they cannot even be written as UTF-8).
+    """
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            if not node.value.isascii() and _SURROGATE.search(node.value):
+                joined = node.value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+                node.value = _SURROGATE.sub("\ufffd", joined)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, MappingNode):
+            stack.extend(item for pair in node.value for item in pair)
 
 
 def _is_merge_key(node: Node) -> bool:
