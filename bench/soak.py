@@ -349,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         elapsed = samples[-1].seconds
         half = min(samples, key=lambda sample: abs(sample.mounts - done / 2))
-        summary = {
+        second_half = growth(half, samples[-1])
+        summary: dict[str, Any] = {
             "load": load,
             "soak": {
                 "mounts_requested": args.mounts,
@@ -360,29 +361,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "mounts_per_second": round(done / elapsed, 1) if elapsed else 0.0,
                 "samples": [asdict(sample) for sample in samples],
                 "growth": growth(samples[0], samples[-1]),
-                "growth_second_half": growth(half, samples[-1]),
+                "growth_second_half": second_half,
             },
             "provider_argv": provider.argv[1:],
         }
         exit_code = provider.stop()
         summary["provider_exit_code"] = exit_code
 
-    second = summary["soak"]["growth_second_half"]
     bounded = (
-        second["rss_mib"] <= args.max_rss_growth_mib
-        and second["threads"] <= args.max_thread_growth
-        and second["fds"] <= args.max_fd_growth
+        second_half["rss_mib"] <= args.max_rss_growth_mib
+        and second_half["threads"] <= args.max_thread_growth
+        and second_half["fds"] <= args.max_fd_growth
     )
-    summary["verdict"] = {
+    verdict = {
         "zero_failures": not errors and not load.get("failures"),
         "second_half_bounded": bounded,
         "all_mounts_done": done == args.mounts,
     }
+    summary["verdict"] = verdict
     text = json.dumps(summary, indent=2)
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
-    return 0 if all(summary["verdict"].values()) and exit_code == 0 else 1
+    return 0 if all(verdict.values()) and exit_code == 0 else 1
 
 
 if __name__ == "__main__":

@@ -91,7 +91,8 @@ def _check_guard_rails(settings: Settings, spc: ConnectionOverrides) -> None:
     """The operator's limits on what a SecretProviderClass may point the provider at."""
     problems = []
     allowed = settings.allowed_vault_addresses
-    if spc.address and allowed and spc.address.rstrip("/") not in allowed:
+    operator = settings.vault_addr.rstrip("/")
+    if spc.address and allowed and spc.address.rstrip("/") not in (*allowed, operator):
         problems.append(
             f"vaultAddress {_without_userinfo(spc.address)} is not one of the Vault addresses this provider "
             f"allows (-allowed-vault-addresses: {', '.join(allowed)})"

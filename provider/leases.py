@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ from typing import Any
 from provider import gojson
 from provider.connection import VaultConnection
 from provider.deadline import Deadline
-from provider.errors import ProviderError
+from provider.errors import DeadlineExceeded, ProviderError
 from provider.objects import VaultRequest
 from provider.vault import VaultCall, VaultClient, VaultReply
 
@@ -37,7 +38,15 @@ __all__ = ["Held", "LeaseCache", "LeaseKeeper", "LeaseKey", "hold_policy"]
 RENEW_SHARE = 2 / 3
 REFETCH_SHARE = 0.85
 CERT_SHARE = 2 / 3
-_LOCK_STRIPES = 64
+
+
+class _KeyLock:
+    """A lock per LeaseKey, alive only while some Mount holds it (weakly referenced)."""
+
+    __slots__ = ("__weakref__", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,8 @@ class LeaseKeeper:
         self._cache = cache
         self._clock = clock
         self._wall_clock = wall_clock
-        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+        self._key_locks: weakref.WeakValueDictionary[LeaseKey, _KeyLock] = weakref.WeakValueDictionary()
+        self._key_locks_guard = threading.Lock()
 
     def fetch(
         self,
@@ -153,7 +163,16 @@ class LeaseKeeper:
     ) -> tuple[VaultReply, str]:
         """The answer for `key.request` and how it was had: "new", "kept" or "renewed"."""
         # One Mount at a time per pod and request, so two volumes never issue twice.
-        with self._stripes[hash(key) % _LOCK_STRIPES]:
+        with self._key_locks_guard:
+            key_lock = self._key_locks.get(key)
+            if key_lock is None:
+                key_lock = self._key_locks[key] = _KeyLock()
+        # Per key, not striped: a Vault that hangs for one pod must not hold up another.
+        if not key_lock.lock.acquire(timeout=deadline.remaining()):
+            raise DeadlineExceeded(
+                "another Mount of this pod was still fetching the same secret at the deadline"
+            )
+        try:
             held = self._cache.get(key)
             if held is not None:
                 outcome = self._keep(key, held, connection, token, deadline)
@@ -162,6 +181,8 @@ class LeaseKeeper:
             reply = issue()
             self._cache.put(key, hold_policy(key.request, reply, self._clock(), self._wall_clock()))
             return reply, "new"
+        finally:
+            key_lock.lock.release()
 
     def _keep(
         self, key: LeaseKey, held: Held, connection: VaultConnection, token: str, deadline: Deadline

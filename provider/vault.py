@@ -272,9 +272,11 @@ def _connection_error(
         # An unknown host stays unknown; a refused or reset connection may not.
         error.retryable = not _caused_by(exc, socket.gaierror)
         return error
-    error = VaultUnavailable(f"request to Vault at {where} failed: {type(exc).__name__}")
-    error.retryable = isinstance(exc, requests.exceptions.ChunkedEncodingError)
-    return error
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        error = VaultUnavailable(f"Vault at {where} cut its answer off before the end")
+        error.retryable = True
+        return error
+    return VaultUnavailable(f"request to Vault at {where} failed: {type(exc).__name__}")
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
