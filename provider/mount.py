@@ -46,7 +46,6 @@ class MountedFile:
 class MountResult:
     files: tuple[MountedFile, ...]
     versions: tuple[tuple[str, str], ...]  # (object id, version)
-    vault_requests: int  # distinct requests of the Mount
 
 
 class Mounter:
@@ -104,7 +103,7 @@ class Mounter:
             contents = _contents(obj, replies[obj.request], sensitive)
             files.append(MountedFile(obj.name, obj.file_mode or config.default_mode, contents))
             versions.append((obj.name, object_version(self._hmac_key, obj.fingerprint, contents)))
-        return MountResult(tuple(files), tuple(versions), len(distinct))
+        return MountResult(tuple(files), tuple(versions))
 
     @staticmethod
     def _sensitive(config: MountConfig, token: CachedToken) -> list[str]:
