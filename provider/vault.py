@@ -1,9 +1,9 @@
-"""Requests to Vault: one HTTP session per address and TLS settings, errors translated here.
+"""Requests to Vault: one connection pool per address and TLS settings, errors translated here.
 
-This is the only module that speaks HTTP. hvac builds the requests (token and
-namespace headers, X-Vault-Request, URL joining); we keep the status handling
-because the provider needs Vault's numbers verbatim (Go-compatible output) and
-its own error classes. Every requests/hvac/ssl exception stops at this boundary.
+This is the only module that speaks HTTP to Vault, with the headers Vault's own
+clients send (X-Vault-Token, X-Vault-Namespace, X-Vault-Request). It keeps Vault's
+numbers verbatim (Go-compatible output) and turns every urllib3, socket and ssl
+exception into our own errors at this boundary.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-import hvac.adapters
-import requests
 import urllib3
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.ssl_match_hostname import CertificateError as MatchHostnameError
@@ -43,7 +40,7 @@ from provider.errors import (
 from provider.metrics import Metrics
 from provider.retry import RetryPolicy, parse_retry_after, retryable_status
 from provider.settings import TlsSettings
-from provider.transport import TlsAdapter, UnixSocketAdapter, build_ssl_context
+from provider.transport import connection_pool
 
 __all__ = ["VaultCall", "VaultClient", "VaultReply"]
 
@@ -109,48 +106,36 @@ class VaultClient:
         self._retry = retry or RetryPolicy()
         self._max_body_bytes = max_body_bytes
         self._random = random or _JITTER.random
-        self._sessions: dict[tuple[str, TlsSettings], requests.Session] = {}
+        self._pools: dict[tuple[str, TlsSettings], urllib3.HTTPConnectionPool] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
-            for session in self._sessions.values():
-                session.close()
-            self._sessions.clear()
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
 
-    def _session(self, connection: VaultConnection) -> requests.Session:
+    def _pool(self, connection: VaultConnection) -> urllib3.HTTPConnectionPool:
         # The namespace is a header, not a connection property: it is not in the key.
         key = (connection.address, connection.tls)
         with self._lock:
-            session = self._sessions.get(key)
-            if session is None:
-                session = self._new_session(connection)
-                self._sessions[key] = session
-            return session
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._new_pool(connection)
+                self._pools[key] = pool
+            return pool
 
-    def _new_session(self, connection: VaultConnection) -> requests.Session:
+    def _new_pool(self, connection: VaultConnection) -> urllib3.HTTPConnectionPool:
         log.debug("new connection pool for Vault at %s (%s)", connection.describe(), connection.scheme)
-        tls = connection.tls
-        if connection.scheme == "https" and tls.skip_verify:
+        if connection.scheme == "https" and connection.tls.skip_verify:
             log.warning("TLS certificate verification is disabled for Vault at %s", connection.describe())
-        session = requests.Session()
-        session.trust_env = False  # no ~/.netrc or REQUESTS_CA_BUNDLE surprises
-        if connection.scheme == "unix":
-            session.mount("http://", UnixSocketAdapter(urlsplit(connection.address).path, self._pool_size))
-        elif connection.scheme == "https":
-            try:
-                context = build_ssl_context(tls)
-            except (OSError, ssl.SSLError) as exc:
-                raise VaultRejected(
-                    f"cannot set up TLS for Vault at {connection.describe()} with "
-                    f"{connection.describe_trust()}: {_os_reason(exc)}"
-                ) from None
-            session.mount("https://", TlsAdapter(context, tls.server_name, self._pool_size))
-        else:
-            session.mount(
-                "http://", requests.adapters.HTTPAdapter(pool_maxsize=self._pool_size, max_retries=0)
-            )
-        return session
+        try:
+            return connection_pool(connection.address, connection.tls, self._pool_size)
+        except (OSError, ssl.SSLError) as exc:
+            raise VaultRejected(
+                f"cannot set up TLS for Vault at {connection.describe()} with "
+                f"{connection.describe_trust()}: {_os_reason(exc)}"
+            ) from None
 
     def call(self, connection: VaultConnection, call: VaultCall, deadline: Deadline) -> VaultReply:
         """Send a request, retrying passing failures within the deadline; 2xx or a ProviderError."""
@@ -176,60 +161,50 @@ class VaultClient:
 
     def _send(self, connection: VaultConnection, call: VaultCall, timeout: float) -> VaultReply:
         """One HTTP exchange; its failure says whether it is worth retrying."""
-        session = self._session(connection)
-        base_uri = "http://localhost" if connection.scheme == "unix" else connection.address
-        adapter = hvac.adapters.RawAdapter(
-            base_uri=base_uri,
-            token=call.token or None,
-            namespace=connection.namespace or None,
-            session=session,
-            allow_redirects=False,
-            timeout=timeout,
-        )
-        headers = {"Content-Type": "application/json"} if call.body is not None else {}
+        pool = self._pool(connection)
+        headers = {"X-Vault-Request": "true"}
+        if call.token:
+            headers["X-Vault-Token"] = call.token
+        if connection.namespace:
+            headers["X-Vault-Namespace"] = connection.namespace
+        if call.body is not None:
+            headers["Content-Type"] = "application/json"
+        prefix = "" if connection.scheme == "unix" else urlsplit(connection.address).path.rstrip("/")
+        url = prefix + call.path + (f"?{urlencode(call.query)}" if call.query else "")
         started = time.monotonic()
         kind = call.kind()
         try:
-            response = adapter.request(
+            response = pool.urlopen(
                 call.method,
-                call.path,
+                url,
+                body=call.body.encode() if call.body is not None else None,
                 headers=headers,
-                raise_exception=False,
-                params=list(call.query) or None,
-                data=call.body.encode() if call.body is not None else None,
-                stream=True,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                preload_content=False,
             )
-            with response, _broken_reads_as_requests_errors():
+            try:
                 body = _read_capped(response, self._max_body_bytes, call, started + timeout, connection)
-        except requests.exceptions.RequestException as exc:
+            finally:
+                response.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             self._metrics.vault_request(kind, None)
             raise _connection_error(connection, exc) from None
-        self._metrics.vault_request(kind, response.status_code)
+        self._metrics.vault_request(kind, response.status)
         log.debug(
             "vault %s %s -> %d in %.1f ms",
             call.method,
             call.path,
-            response.status_code,
+            response.status,
             (time.monotonic() - started) * 1000,
         )
-        return _reply(connection, response, body, call)
-
-
-@contextmanager
-def _broken_reads_as_requests_errors() -> Iterator[None]:
-    """urllib3's errors while reading a streamed body, as the requests errors they mean."""
-    try:
-        yield
-    except urllib3.exceptions.ProtocolError as exc:
-        raise requests.exceptions.ChunkedEncodingError(exc) from exc
-    except urllib3.exceptions.ReadTimeoutError as exc:
-        raise requests.exceptions.ReadTimeout(exc) from exc
-    except urllib3.exceptions.SSLError as exc:
-        raise requests.exceptions.SSLError(exc) from exc
+        return _reply(connection, response.status, response.headers, body, call)
 
 
 def _read_capped(
-    response: requests.Response, limit: int, call: VaultCall, ends: float, connection: VaultConnection
+    response: urllib3.BaseHTTPResponse, limit: int, call: VaultCall, ends: float, connection: VaultConnection
 ) -> bytes:
     """The body, holding no more than `limit` bytes and reading no later than `ends` (monotonic).
 
@@ -239,7 +214,7 @@ def _read_capped(
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        chunk = response.read1(64 * 1024)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
@@ -254,25 +229,29 @@ def _read_capped(
         chunks.append(chunk)
 
 
-def _connection_error(
-    connection: VaultConnection, exc: requests.exceptions.RequestException
-) -> ProviderError:
-    """Our error for a request that got no HTTP answer at all."""
+def _connection_error(connection: VaultConnection, exc: Exception) -> ProviderError:
+    """Our error for a request that got no whole HTTP answer."""
     where = connection.describe()
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, urllib3.exceptions.SSLError) or _caused_by(exc, ssl.SSLError):
         server_name = connection.tls.server_name
         return VaultRejected(
             f"TLS with Vault at {where} failed using {connection.describe_trust()}"
             f"{' and server name ' + server_name if server_name else ''}: {_tls_reason(exc)}"
         )
-    if isinstance(exc, requests.exceptions.Timeout):
-        return DeadlineExceeded(f"Vault at {where} did not answer within the Mount's deadline")
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if isinstance(exc, urllib3.exceptions.NameResolutionError) or _caused_by(exc, socket.gaierror):
+        # An unknown host stays unknown: not retried.
+        return VaultUnavailable(f"cannot reach Vault at {where}: {_os_reason(exc)}")
+    if isinstance(exc, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
         error = VaultUnavailable(f"cannot reach Vault at {where}: {_os_reason(exc)}")
-        # An unknown host stays unknown; a refused or reset connection may not.
-        error.retryable = not _caused_by(exc, socket.gaierror)
+        error.retryable = True
         return error
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+    if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
+        return DeadlineExceeded(f"Vault at {where} did not answer within the Mount's deadline")
+    if isinstance(exc, urllib3.exceptions.ProtocolError) and _caused_by(exc, ConnectionError):
+        error = VaultUnavailable(f"cannot reach Vault at {where}: {_os_reason(exc)}")
+        error.retryable = True
+        return error
+    if isinstance(exc, (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError)):
         error = VaultUnavailable(f"Vault at {where} cut its answer off before the end")
         error.retryable = True
         return error
@@ -291,9 +270,8 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def _reply(
-    connection: VaultConnection, response: requests.Response, body: bytes, call: VaultCall
+    connection: VaultConnection, status: int, headers: Any, body: bytes, call: VaultCall
 ) -> VaultReply:
-    status = response.status_code
     payload: Any = None
     parsed = False
     if body.strip():
@@ -309,11 +287,11 @@ def _reply(
             )
         return VaultReply(status, payload)
     reasons = _reasons(payload, call)
-    error = _status_error(connection, status, reasons, response.headers.get("Location", ""))
+    error = _status_error(connection, status, reasons, headers.get("Location", ""))
     error.status = status
     error.reasons = reasons
     error.retryable = retryable_status(status)
-    error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    error.retry_after = parse_retry_after(headers.get("Retry-After"))
     raise error
 
 
