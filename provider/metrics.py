@@ -41,7 +41,7 @@ class Metrics:
         )
         self.vault_requests = Counter(
             f"{PREFIX}_vault_requests",
-            "HTTP requests to Vault by kind (login, read, write) and HTTP status ('error' without one).",
+            "HTTP requests to Vault by kind (login, renew, lookup, revoke, read, write) and status.",
             ["kind", "status"],
             registry=self.registry,
         )
