@@ -19,8 +19,9 @@ def path_problem(path: str) -> str | None:
     """Why the driver would reject `path`, or None when it is fine."""
     if not path:
         return "is empty"
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
-        return "contains a control character"
+    if not path.isprintable():
+        # Control characters (C0, C1), line separators and invisible format characters.
+        return "contains a control or invisible character"
     if path.startswith("/"):
         return "must be a relative path (it starts with '/')"
     if len(path.encode()) > MAX_PATH_BYTES:

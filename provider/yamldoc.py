@@ -39,6 +39,7 @@ _TIMESTAMP = re.compile(
     r"(?:([Tt ])([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
 )
 _PREFIX_BASES = {"x": 16, "o": 8, "b": 2}
+_AMBIGUOUS_BREAKS = ("\x85", "\u2028", "\u2029")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _BASE_DIGITS = {16: "0123456789abcdefABCDEF", 10: "0123456789", 8: "01234567", 2: "01"}
 _SPECIAL_FLOATS = {
@@ -88,6 +89,13 @@ def describe(node: Node) -> str:
 
 def compose(text: str) -> Node | None:
     """Parse one YAML document into nodes; None when the document is empty."""
+    for char in _AMBIGUOUS_BREAKS:
+        if char in text:
+            # YAML 1.1 (PyYAML) reads these as line breaks, YAML 1.2 (Go's yaml.v3) as text.
+            raise YamlError(
+                f"contains U+{ord(char):04X} at offset {text.index(char)}, which YAML 1.1 and 1.2 read "
+                "differently; write it as an escape in a double-quoted string"
+            )
     loader: _Loader | None = None
     try:
         # The reader already checks characters while it is built: inside the try.

@@ -394,8 +394,12 @@ def test_object_name(object_name: str, name: str) -> None:
             "objects[0] \"a/\": objectName must be a clean path (no '//', './', '/.' or trailing '/')",
             id="trailing-slash",
         ),
-        pytest.param('"a\\tb"', 'objects[0] "a\tb": objectName contains a control character', id="tab"),
-        pytest.param('"a\\x01b"', 'objects[0] "a\x01b": objectName contains a control character', id="soh"),
+        pytest.param(
+            '"a\\tb"', 'objects[0] "a\tb": objectName contains a control or invisible character', id="tab"
+        ),
+        pytest.param(
+            '"a\\x01b"', 'objects[0] "a\x01b": objectName contains a control or invisible character', id="soh"
+        ),
         pytest.param(
             "x" * 256,
             f'objects[0] "{"x" * 256}": objectName has an element longer than 255 bytes',

@@ -57,10 +57,12 @@ def test_accepted(path: str) -> None:
         pytest.param("./a", "must be a clean path (no '//', './', '/.' or trailing '/')", id="dot-prefix"),
         pytest.param("a/./b", "must be a clean path (no '//', './', '/.' or trailing '/')", id="inner-dot"),
         pytest.param(".", "must be a clean path (no '//', './', '/.' or trailing '/')", id="dot"),
-        pytest.param("a\nb", "contains a control character", id="newline"),
-        pytest.param("a\tb", "contains a control character", id="tab"),
-        pytest.param("\x00", "contains a control character", id="nul"),
-        pytest.param("a\x7f", "contains a control character", id="delete"),
+        pytest.param("a\nb", "contains a control or invisible character", id="newline"),
+        pytest.param("a\tb", "contains a control or invisible character", id="tab"),
+        pytest.param("\x00", "contains a control or invisible character", id="nul"),
+        pytest.param("a\x7f", "contains a control or invisible character", id="delete"),
+        pytest.param("a\x85b", "contains a control or invisible character", id="c1-next-line"),
+        pytest.param("a\u200bb", "contains a control or invisible character", id="zero-width-space"),
         pytest.param(
             "x" * (MAX_ELEMENT_BYTES + 1), "has an element longer than 255 bytes", id="element-too-long"
         ),

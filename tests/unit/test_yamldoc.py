@@ -362,3 +362,21 @@ def test_describe_is_one_based() -> None:
     assert node is not None
     sequence = node.value[0][1]
     assert yamldoc.describe(sequence.value[0]) == "line 2, column 5"
+
+
+@pytest.mark.parametrize(
+    "char",
+    [
+        pytest.param("\x85", id="next-line"),
+        pytest.param("\u2028", id="line-separator"),
+        pytest.param("\u2029", id="paragraph-separator"),
+    ],
+)
+def test_line_breaks_yaml_versions_disagree_on_are_refused(char: str) -> None:
+    """A raw NEL/LS/PS is a line break to YAML 1.1 and text to YAML 1.2 (Go): refused, not guessed."""
+    with pytest.raises(yamldoc.YamlError) as caught:
+        yamldoc.compose(f"- objectName: a{char}b\n  secretPath: x")
+    assert str(caught.value) == (
+        f"contains U+{ord(char):04X} at offset 15, which YAML 1.1 and 1.2 read differently; "
+        "write it as an escape in a double-quoted string"
+    )

@@ -1,0 +1,31 @@
+"""Vault Agent (consul-template) style templates, rendered without touching files or processes.
+
+    lexer → parser → evaluator, with functions/encoders/values as leaves and errors at the bottom.
+
+`render(name, source, fetch)` parses and runs a template; `secret` calls `fetch(path, args)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from provider.templates.errors import TemplateError
+from provider.templates.evaluator import Fetch, Limits, execute
+from provider.templates.functions import FUNCTIONS
+from provider.templates.nodes import Node
+from provider.templates.parser import parse as _parse
+from provider.templates.values import Secret
+
+__all__ = ["FUNCTION_NAMES", "Fetch", "Limits", "Secret", "TemplateError", "parse", "render"]
+
+FUNCTION_NAMES = frozenset(FUNCTIONS) | {"secret", "and", "or"}
+
+
+def parse(name: str, source: str) -> tuple[Node, ...]:
+    """Checks a template without running it (raises TemplateError)."""
+    return _parse(name, source, FUNCTION_NAMES)
+
+
+def render(name: str, source: str, fetch: Fetch, data: Any = None, limits: Limits | None = None) -> str:
+    """The rendered text; each distinct `secret` call is fetched once per render."""
+    return execute(name, source, parse(name, source), data, fetch, limits or Limits())
