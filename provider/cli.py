@@ -1,4 +1,4 @@
-"""Command line: `vault-csi-provider [flags]` serves; `mount` and `demo` are tools.
+"""Command line: `vault-csi-provider [flags]` serves; `mount`, `demo` and `lint` are tools.
 
 Serving takes the upstream provider's Go-style flags so the official chart's
 arguments work; the tools are ordinary argparse commands.
@@ -15,7 +15,7 @@ from provider.settings import FlagError, parse_settings, usage
 
 __all__ = ["main"]
 
-TOOLS = ("mount", "demo")
+TOOLS = ("mount", "demo", "lint")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +44,10 @@ def _tool(name: str, args: list[str]) -> int:
         from provider.driver.cli import main as mount_main
 
         return mount_main(args)
+    if name == "lint":
+        from provider.lint import main as lint_main
+
+        return lint_main(args)
     from provider.demo import main as demo_main
 
     return demo_main(args)
