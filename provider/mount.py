@@ -27,7 +27,7 @@ from provider.token_cache import CachedToken
 from provider.vault import VaultCall, VaultClient, VaultReply
 from provider.versions import object_version
 
-__all__ = ["MountResult", "MountedFile", "Mounter"]
+__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord"]
 
 # Kept dynamic secrets per cached token: a pod rarely has more than a few.
 LEASES_PER_TOKEN = 8
@@ -43,9 +43,21 @@ class MountedFile:
 
 
 @dataclass(frozen=True)
+class ObjectRecord:
+    """What one object of a Mount read, for the audit record: never a value."""
+
+    name: str
+    path: str
+    method: str
+    version: str
+    source: str  # "new" (fetched now), "kept" or "renewed" (a kept dynamic secret)
+
+
+@dataclass(frozen=True)
 class MountResult:
     files: tuple[MountedFile, ...]
     versions: tuple[tuple[str, str], ...]  # (object id, version)
+    records: tuple[ObjectRecord, ...] = ()
 
 
 class Mounter:
@@ -99,11 +111,15 @@ class Mounter:
         sensitive = self._sensitive(config, token)
         files = []
         versions = []
+        records = []
         for obj in config.objects:
-            contents = _contents(obj, replies[obj.request], sensitive)
+            reply, source = replies[obj.request]
+            contents = _contents(obj, reply, sensitive)
+            version = object_version(self._hmac_key, obj.fingerprint, contents)
             files.append(MountedFile(obj.name, obj.file_mode or config.default_mode, contents))
-            versions.append((obj.name, object_version(self._hmac_key, obj.fingerprint, contents)))
-        return MountResult(tuple(files), tuple(versions))
+            versions.append((obj.name, version))
+            records.append(ObjectRecord(obj.name, obj.request.path, obj.request.method, version, source))
+        return MountResult(tuple(files), tuple(versions), tuple(records))
 
     @staticmethod
     def _sensitive(config: MountConfig, token: CachedToken) -> list[str]:
@@ -118,13 +134,14 @@ class Mounter:
         token: CachedToken,
         requests: list[VaultRequest],
         deadline: Deadline,
-    ) -> dict[VaultRequest, VaultReply]:
+    ) -> dict[VaultRequest, tuple[VaultReply, str]]:
+        """Each request's answer and where it came from ("new", "kept" or "renewed")."""
         first_user: dict[VaultRequest, SecretObject] = {}
         for obj in config.objects:
             first_user.setdefault(obj.request, obj)
         sensitive = self._sensitive(config, token)
 
-        def fetch(request: VaultRequest) -> VaultReply:
+        def fetch(request: VaultRequest) -> tuple[VaultReply, str]:
             key = LeaseKey(
                 connection.address,
                 connection.namespace,
@@ -145,11 +162,11 @@ class Mounter:
                 raise _fetch_error(first_user[request], exc, sensitive) from None
             if outcome != "new":
                 self._metrics.cache_lookups.labels("lease", "hit").inc()
-            return reply
+            return reply, outcome
 
         if self._fetch_pool is None or len(requests) == 1:
             return {request: fetch(request) for request in requests}
-        futures: dict[VaultRequest, Future[VaultReply]] = {
+        futures: dict[VaultRequest, Future[tuple[VaultReply, str]]] = {
             request: self._fetch_pool.submit(fetch, request) for request in requests
         }
         replies = {}
