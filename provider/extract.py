@@ -149,16 +149,25 @@ def _wrap_json(wrap: dict[str, Any]) -> str:
     )
 
 
-def select_key(data: dict[str, Any], key: str) -> bytes:
-    """One key of the data (of `data.data` for KV v2): strings raw, other values as Go JSON."""
+def secret_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The secret's own keys: `data.data` for KV v2 (when it is a map), else `data`."""
     inner = data.get("data")
-    source = inner if isinstance(inner, dict) else data
-    if key not in source:
-        raise SecretNotFound(f'key "{key}" does not exist in the secret (it has {len(source)} keys)')
-    value = source[key]
-    if isinstance(value, str) and not isinstance(value, gojson.JsonNumber):
+    return inner if isinstance(inner, dict) else data
+
+
+def value_bytes(value: Any) -> bytes:
+    """A value as upstream writes it: strings raw, anything else as Go JSON."""
+    if gojson.is_text(value):
         return gojson.utf8(value)
     return gojson.dumps(value).encode()
+
+
+def select_key(data: dict[str, Any], key: str) -> bytes:
+    """One key of the data (of `data.data` for KV v2): strings raw, other values as Go JSON."""
+    source = secret_data(data)
+    if key not in source:
+        raise SecretNotFound(f'key "{key}" does not exist in the secret (it has {len(source)} keys)')
+    return value_bytes(source[key])
 
 
 def decode(value: bytes, encoding: str) -> bytes:

@@ -16,10 +16,19 @@ from provider import gojson
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
-from provider.extract import ExtractError, decode, envelope, require_data, select_key
+from provider.extract import (
+    ExtractError,
+    decode,
+    envelope,
+    require_data,
+    secret_data,
+    select_key,
+    value_bytes,
+)
 from provider.leases import LeaseCache, LeaseKeeper, LeaseKey
 from provider.metrics import Metrics
 from provider.objects import SecretObject, VaultRequest
+from provider.payload_paths import path_conflicts, path_problem
 from provider.pod_auth import PodAuthenticator
 from provider.settings import Settings
 from provider.spc import MountConfig
@@ -109,16 +118,26 @@ class Mounter:
             replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline)
 
         sensitive = self._sensitive(config, token)
-        files = []
+        files: list[MountedFile] = []
         versions = []
         records = []
         for obj in config.objects:
             reply, source = replies[obj.request]
-            contents = _contents(obj, reply, sensitive)
-            version = object_version(self._hmac_key, obj.fingerprint, contents)
-            files.append(MountedFile(obj.name, obj.file_mode or config.default_mode, contents))
+            written = _files(obj, reply, sensitive)
+            version = object_version(self._hmac_key, obj.fingerprint, _versioned_content(obj, written))
+            files.extend(
+                MountedFile(path, obj.file_mode or config.default_mode, data) for path, data in written
+            )
             versions.append((obj.name, version))
             records.append(ObjectRecord(obj.name, obj.request.path, obj.request.method, version, source))
+        if any(obj.format == "files" for obj in config.objects):
+            # Key names come from Vault: they may collide with another object's files.
+            clashes = path_conflicts(file.path for file in files)
+            if clashes:
+                parent, nested = clashes[0]
+                raise InvalidRequest(
+                    f'the secrets\' keys make "{parent}" both a file and a directory ("{nested}")'
+                )
         return MountResult(tuple(files), tuple(versions), tuple(records))
 
     @staticmethod
@@ -199,17 +218,38 @@ def _fetch_error(obj: SecretObject, exc: ProviderError, sensitive: list[str]) ->
     return error
 
 
-def _contents(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> bytes:
+def _versioned_content(obj: SecretObject, written: list[tuple[str, bytes]]) -> bytes:
+    """What an object's version covers: its file, or with format: files every path and content."""
+    if obj.format != "files":
+        return written[0][1]
+    return b"".join(gojson.dumps(path).encode() + b"\0" + data + b"\0" for path, data in written)
+
+
+def _files(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> list[tuple[str, bytes]]:
+    """The (path, contents) an object writes: one file, or with format: files one per key."""
     what = f"{obj.label()}: {obj.request.describe()}"
+    key = obj.secret_key
     try:
-        if obj.secret_key is None:
-            require_data(reply.payload, obj.request.describe())
-            return envelope(reply.payload)
         data = require_data(reply.payload, obj.request.describe())
-        value = select_key(data, obj.secret_key)
-        return decode(value, obj.encoding)
+        if obj.format == "files":
+            written = []
+            for key, value in sorted(secret_data(data).items()):
+                problem = path_problem(key) or ("is a nested path" if "/" in key else None)
+                if problem is not None:
+                    raise InvalidRequest(
+                        f"{what}: a key of the secret {problem}, so it cannot be a file name"
+                    )
+                written.append((f"{obj.name}/{key}", decode(value_bytes(value), obj.encoding)))
+            return written
+        if obj.format == "data":
+            return [(obj.name, gojson.dumps(secret_data(data)).encode())]
+        if key is None:
+            return [(obj.name, envelope(reply.payload))]
+        return [(obj.name, decode(select_key(data, key), obj.encoding))]
     except ExtractError as exc:
-        raise InvalidRequest(f'{what}: the value of key "{obj.secret_key}" {exc}') from None
+        raise InvalidRequest(f'{what}: the value of key "{key}" {exc}') from None
+    except InvalidRequest:
+        raise
     except ProviderError as exc:
         raise type(exc)(f"{what}: {redact(str(exc), sensitive)}") from None
 

@@ -29,7 +29,18 @@ METHODS = ("GET", "PUT", "POST")
 PARSE_CACHE_SIZE = 512
 ENCODINGS = ("utf-8", "base64", "hex")
 MAX_FILE_MODE = 0o777
-FIELDS = ("objectName", "secretPath", "secretKey", "method", "secretArgs", "encoding", "filePermission")
+FIELDS = (
+    "objectName",
+    "secretPath",
+    "secretKey",
+    "method",
+    "secretArgs",
+    "encoding",
+    "filePermission",
+    "format",
+)
+# What an object writes besides one key: the secret's data as JSON, or every key as a file.
+FORMATS = ("data", "files")
 _NULL_TEXTS = ("", "~", "null", "Null", "NULL")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -59,6 +70,8 @@ class SecretObject:
     secret_key: str | None
     encoding: str
     file_mode: int | None  # None: use the request's permission
+    # "" (one key, or the envelope without secretKey), "data" or "files"; see FORMATS.
+    format: str
     # Canonical JSON of the whole object configuration: the versions' HMAC input.
     fingerprint: str = field(repr=False)
 
@@ -143,6 +156,13 @@ def _parse_object(
     if encoding not in ENCODINGS:
         problems.append(f"{where}: encoding {encoding!r} is not one of utf-8, base64, hex")
     file_mode = _file_mode(items.get("filePermission"), where, problems)
+    output = _text(items.get("format"), where, "format", problems)
+    if output and output not in FORMATS:
+        problems.append(
+            f"{where}: format {output!r} is not data (the secret as JSON) or files (a file per key)"
+        )
+    elif output and secret_key:
+        problems.append(f"{where}: format {output} writes the whole secret; remove secretKey or format")
     args = _secret_args(items.get("secretArgs"), where, problems)
     request = _request(secret_path, method, args, where, problems)
     if len(problems) > before or request is None:
@@ -157,9 +177,11 @@ def _parse_object(
             "secretArgs": args,
             "encoding": encoding,
             "filePermission": file_mode or 0,
+            # Only when set, so versions of objects without it stay what they were.
+            **({"format": output} if output else {}),
         }
     )
-    return SecretObject(index, name, request, secret_key, encoding, file_mode or None, fingerprint)
+    return SecretObject(index, name, request, secret_key, encoding, file_mode or None, output, fingerprint)
 
 
 def _text(node: Node | None, where: str, key: str, problems: list[str]) -> str:

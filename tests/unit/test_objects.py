@@ -338,7 +338,8 @@ def test_file_permission_rejected(permission: str, problem: str) -> None:
         pytest.param("encodng", " (did you mean 'encoding'?)", id="encodng"),
         pytest.param(
             "template",
-            "; known keys: objectName, secretPath, secretKey, method, secretArgs, encoding, filePermission",
+            "; known keys: objectName, secretPath, secretKey, method, secretArgs, encoding, filePermission,"
+            " format",
             id="unrelated",
         ),
     ],
@@ -684,3 +685,47 @@ def test_problems_never_quote_secret_args_values(change: dict[str, str]) -> None
     _, problems = parse_objects(objects_yaml(**change))
     assert problems
     assert not any("hunter2-secret" in problem for problem in problems)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("format: data", "data", id="data"),
+        pytest.param("format: files", "files", id="files"),
+        pytest.param("format: ''", "", id="empty-is-default"),
+    ],
+)
+def test_format_values(line: str, expected: str) -> None:
+    """format takes data (the secret as JSON) or files (a file per key); empty means the usual output."""
+    objects, problems = parse_objects(f"- objectName: a\n  secretPath: secret/data/x\n  {line}\n")
+    assert problems == []
+    assert objects[0].format == expected
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        pytest.param(
+            "format: yaml",
+            "objects[0] \"a\": format 'yaml' is not data (the secret as JSON) or files (a file per key)",
+            id="unknown",
+        ),
+        pytest.param(
+            "format: files\n  secretKey: k",
+            'objects[0] "a": format files writes the whole secret; remove secretKey or format',
+            id="with-secret-key",
+        ),
+    ],
+)
+def test_format_rejected(lines: str, message: str) -> None:
+    """An unknown format, or a format next to secretKey, is refused naming the object."""
+    _, problems = parse_objects(f"- objectName: a\n  secretPath: secret/data/x\n  {lines}\n")
+    assert problems == [message]
+
+
+def test_format_changes_the_fingerprint_only_when_set() -> None:
+    """Objects without format keep the fingerprint (so the version) they had before format existed."""
+    plain, _ = parse_objects("- objectName: a\n  secretPath: secret/data/x\n")
+    files, _ = parse_objects("- objectName: a\n  secretPath: secret/data/x\n  format: files\n")
+    assert '"format"' not in plain[0].fingerprint
+    assert files[0].fingerprint != plain[0].fingerprint
