@@ -99,6 +99,9 @@ class HealthServer:
         problem = self._probe()
         if problem is None:
             return 200, "text/plain", b"ok\n"
+        if self._draining.is_set():
+            # The drain began while we asked: that, not the gRPC status, is the answer.
+            return self.answer(path)
         return 503, "text/plain", f"{problem}\n".encode()
 
     def _probe(self) -> str | None:

@@ -27,6 +27,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from provider import PROVIDER_NAME, __version__
+from provider.audit import AuditSink
 from provider.health import HealthServer
 from provider.hmac_key import HmacKeyError, key_from_secret, load_key_file, new_key
 from provider.kube import KubeClient, KubeError
@@ -93,6 +94,7 @@ class ProviderServer:
     ) -> None:
         self._settings = settings
         self._path = Path(settings.endpoint)
+        self._audit = _audit_sink(settings)
         self.metrics = metrics or Metrics()
         self._vault = VaultClient(
             pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS), metrics=self.metrics
@@ -108,6 +110,7 @@ class ProviderServer:
             settings.max_concurrent_mounts,
             settings.max_response_bytes,
             settings.max_file_bytes,
+            audit=self._audit,
         )
         # Workers beyond the Mount slots keep Version and health answering while Mounts wait.
         self._server = grpc.server(
@@ -175,6 +178,8 @@ class ProviderServer:
             self._http.stop()
         self._fetch_pool.shutdown(wait=False, cancel_futures=True)
         self._vault.close()
+        if self._audit is not None:
+            self._audit.close()
 
     def _remove_socket_if_ours(self) -> None:
         try:
@@ -185,6 +190,15 @@ class ProviderServer:
             self._path.unlink(missing_ok=True)
         else:
             log.info("leaving %s in place: another provider owns it now", self._path)
+
+
+def _audit_sink(settings: Settings) -> AuditSink | None:
+    if not settings.audit_log:
+        return None
+    try:
+        return AuditSink.open(settings.audit_log, settings.audit_unchanged)
+    except OSError as exc:
+        raise StartupError(f"cannot open -audit-log {settings.audit_log}: {exc.strerror}") from None
 
 
 def _hmac_key(settings: Settings, kube: KubeClient | None) -> bytes:

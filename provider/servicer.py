@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from provider import PROVIDER_NAME, __version__
+from provider.audit import AuditSink
 from provider.deadline import Deadline
 from provider.errors import (
     Cancelled,
@@ -31,7 +32,7 @@ from provider.errors import (
 )
 from provider.metrics import Metrics
 from provider.mount import Mounter, MountResult
-from provider.spc import MountConfig, identify, parse_mount_request
+from provider.spc import MountConfig, PodIdentity, identify, parse_mount_request
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 
 __all__ = ["API_VERSION", "CODES", "DEFAULT_MAX_RESPONSE_BYTES", "ProviderServicer"]
@@ -72,7 +73,9 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         max_concurrent_mounts: int = 32,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_file_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        audit: AuditSink | None = None,
     ) -> None:
+        self._audit = audit
         self._max_file_bytes = max_file_bytes
         self._mounter = mounter
         self._metrics = metrics
@@ -89,6 +92,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         deadline = Deadline(context.time_remaining())
         context.add_callback(deadline.cancel)
         config: MountConfig | None = None
+        result: MountResult | None = None
         code = grpc.StatusCode.OK
         objects = 0
         self._metrics.mounts_in_flight.inc()
@@ -135,6 +139,15 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
                 code.name,
                 extra={"pod": f"{namespace}/{pod}", "spc": spc, "objects": objects, "code": code.name},
             )
+            if self._audit is not None:
+                self._audit.record(
+                    config.pod if config else PodIdentity(namespace, pod, "unknown", "unknown"),
+                    spc,
+                    code.name,
+                    seconds,
+                    result.records if result and code == grpc.StatusCode.OK else None,
+                    config.objects if config else (),
+                )
         raise AssertionError("unreachable: context.abort raises")
 
     def _slot(self, deadline: Deadline) -> _Slot:

@@ -27,6 +27,7 @@ __all__ = [
 DEFAULT_VAULT_ADDRESS = "https://127.0.0.1:8200"
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
 LOG_FORMATS = ("text", "json")
+AUDIT_UNCHANGED = ("summary", "full")
 
 Source = Literal["default", "env", "flag", "spc"]
 
@@ -85,6 +86,8 @@ class Settings:
     allowed_vault_addresses: tuple[str, ...] = ()
     allowed_tls_directories: tuple[str, ...] = ()
     forbid_spc_skip_tls_verify: bool = False
+    audit_log: str = ""  # empty: no audit records; a file path or "stdout"
+    audit_unchanged: str = "summary"
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,12 @@ _FLAGS = (
         "forbid_spc_skip_tls_verify",
         "refuse SecretProviderClasses that set vaultSkipTLSVerify: true",
         "bool",
+    ),
+    _Flag("audit-log", "audit_log", "append one JSON audit record per Mount to this file, or stdout"),
+    _Flag(
+        "audit-unchanged",
+        "audit_unchanged",
+        "audit rotation polls that change nothing as a short line (summary) or in full (full)",
     ),
 )
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
@@ -319,3 +328,5 @@ def _check(settings: Settings) -> None:
         raise FlagError("-max-response-bytes and -max-file-bytes must be positive")
     if any(not directory.startswith("/") for directory in settings.allowed_tls_directories):
         raise FlagError("-allowed-tls-directories must list absolute directories")
+    if settings.audit_unchanged not in AUDIT_UNCHANGED:
+        raise FlagError(f"invalid -audit-unchanged {settings.audit_unchanged!r}; use summary or full")
