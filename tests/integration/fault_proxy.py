@@ -31,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness import SocketRelay
+
 __all__ = [
     "LOGIN",
     "Drip",
@@ -311,59 +313,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class TcpRelay:
+class TcpRelay(SocketRelay):
     """Relays each TCP connection on 127.0.0.1:<port> to `target`, byte for byte; counts connections."""
 
     def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.connections = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.05)
-        self._open: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, name="tcp-relay", daemon=True)
+        super().__init__(socket.create_server(("127.0.0.1", 0)), target, "tcp-relay")
 
     @property
     def port(self) -> int:
         return int(self._listener.getsockname()[1])
 
     def __enter__(self) -> TcpRelay:
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        self._thread.join()
-        self._listener.close()
-        with self._lock:
-            for conn in self._open:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-                conn.close()
-
-    def _accept_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            upstream = socket.create_connection(self.target)
-            with self._lock:
-                self.connections += 1
-                self._open += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
-
-
-def _pump(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    with contextlib.suppress(OSError):
-        sink.shutdown(socket.SHUT_WR)
+        self.stop()

@@ -315,28 +315,25 @@ def provider_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class UnixForwarder:
-    """Accepts connections on a unix socket and relays each to a TCP address, byte for byte."""
+class SocketRelay:
+    """Accepts connections on `listener` and relays each to a TCP address, byte for byte; counts them."""
 
-    def __init__(self, socket_path: Path, target: tuple[str, int]) -> None:
-        self.socket_path = socket_path
+    def __init__(self, listener: socket.socket, target: tuple[str, int], name: str) -> None:
         self.target = target
         self.connections = 0
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener = listener
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._accept_loop, name="unix-forwarder", daemon=True)
+        self._thread = threading.Thread(target=self._accept_loop, name=name, daemon=True)
 
-    def __enter__(self) -> UnixForwarder:
-        self._listener.bind(str(self.socket_path))
+    def start(self) -> None:
         self._listener.listen(64)
         # accept() wakes up regularly to notice stop(); closing alone does not wake it.
         self._listener.settimeout(0.05)
         self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stopping.set()
         self._thread.join()
         self._listener.close()
@@ -345,7 +342,6 @@ class UnixForwarder:
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
                 conn.close()
-        self.socket_path.unlink(missing_ok=True)
 
     def _accept_loop(self) -> None:
         while not self._stopping.is_set():
@@ -362,6 +358,23 @@ class UnixForwarder:
                 self._open += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+
+
+class UnixForwarder(SocketRelay):
+    """A unix socket relayed to a TCP address (stands in for the Agent sidecar's socket)."""
+
+    def __init__(self, socket_path: Path, target: tuple[str, int]) -> None:
+        self.socket_path = socket_path
+        super().__init__(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), target, "unix-forwarder")
+
+    def __enter__(self) -> UnixForwarder:
+        self._listener.bind(str(self.socket_path))
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.socket_path.unlink(missing_ok=True)
 
 
 def _pump(source: socket.socket, sink: socket.socket) -> None:
