@@ -105,8 +105,9 @@ class Mounter:
         # its key from one issuance.
         distinct = list(dict.fromkeys(obj.request for obj in config.objects))
         log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(distinct))
+        sensitive = self._sensitive(config, token)
         try:
-            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline)
+            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline, sensitive)
         except PermissionDenied:
             if not from_cache:
                 raise
@@ -115,9 +116,9 @@ class Mounter:
             if fresh is None:
                 raise
             token = fresh
-            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline)
+            sensitive = self._sensitive(config, token)
+            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline, sensitive)
 
-        sensitive = self._sensitive(config, token)
         files: list[MountedFile] = []
         versions = []
         records = []
@@ -153,12 +154,12 @@ class Mounter:
         token: CachedToken,
         requests: list[VaultRequest],
         deadline: Deadline,
+        sensitive: list[str],
     ) -> dict[VaultRequest, tuple[VaultReply, str]]:
         """Each request's answer and where it came from ("new", "kept" or "renewed")."""
         first_user: dict[VaultRequest, SecretObject] = {}
         for obj in config.objects:
             first_user.setdefault(obj.request, obj)
-        sensitive = self._sensitive(config, token)
 
         def fetch(request: VaultRequest) -> tuple[VaultReply, str]:
             key = LeaseKey(

@@ -32,14 +32,14 @@ from provider.errors import (
 )
 from provider.metrics import Metrics
 from provider.mount import Mounter, MountResult
+from provider.settings import DRIVER_RECEIVE_LIMIT_BYTES
 from provider.spc import MountConfig, PodIdentity, identify, parse_mount_request
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 
 __all__ = ["API_VERSION", "CODES", "DEFAULT_MAX_RESPONSE_BYTES", "ProviderServicer"]
 
 API_VERSION = "v1alpha1"
-# The driver's default gRPC receive limit (--max-call-recv-msg-size).
-DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = DRIVER_RECEIVE_LIMIT_BYTES
 # A Kubernetes Secret holds at most 1 MiB; the driver warns above that too.
 SECRET_SYNC_LIMIT_BYTES = 1024 * 1024
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 __all__ = [
     "DEFAULT_VAULT_ADDRESS",
+    "DRIVER_RECEIVE_LIMIT_BYTES",
     "FlagError",
     "Settings",
     "TlsSettings",
@@ -25,6 +26,8 @@ __all__ = [
 ]
 
 DEFAULT_VAULT_ADDRESS = "https://127.0.0.1:8200"
+# The driver's default gRPC receive limit (--max-call-recv-msg-size).
+DRIVER_RECEIVE_LIMIT_BYTES = 4 * 1024 * 1024
 LOG_LEVELS = ("trace", "debug", "info", "warn", "error", "off")
 LOG_FORMATS = ("text", "json")
 AUDIT_UNCHANGED = ("summary", "full")
@@ -80,8 +83,8 @@ class Settings:
     token_revoke_on_evict: bool = False
     shutdown_grace_seconds: float = 20.0
     max_concurrent_mounts: int = 32
-    max_response_bytes: int = 4 * 1024 * 1024
-    max_file_bytes: int = 4 * 1024 * 1024
+    max_response_bytes: int = DRIVER_RECEIVE_LIMIT_BYTES
+    max_file_bytes: int = DRIVER_RECEIVE_LIMIT_BYTES
     # Operator guard rails, off by default so existing SecretProviderClasses keep working.
     allowed_vault_addresses: tuple[str, ...] = ()
     allowed_tls_directories: tuple[str, ...] = ()
