@@ -150,4 +150,8 @@ def _read_objects(read: Sequence[ObjectRecord]) -> list[dict[str, str]]:
 
 def _requested_objects(requested: Sequence[SecretObject]) -> list[dict[str, str]]:
     """What a failed Mount asked for: names, paths and methods only (no versions were made)."""
-    return [{"name": o.name, "path": o.request.path, "method": o.request.method} for o in requested]
+    return [
+        {"name": o.name, "path": request.path, "method": request.method}
+        for o in requested
+        for request in o.requests
+    ]

@@ -8,9 +8,10 @@ secrets in `leases`, HTTP in `vault`, byte-level rules in `extract`, versions in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from provider import gojson
 from provider.connection import VaultConnection, resolve_connection
@@ -27,6 +28,7 @@ from provider.extract import (
 )
 from provider.leases import LeaseCache, LeaseKeeper, LeaseKey
 from provider.metrics import Metrics
+from provider.object_templates import render_template
 from provider.objects import SecretObject, VaultRequest
 from provider.payload_paths import path_conflicts, path_problem
 from provider.pod_auth import PodAuthenticator
@@ -103,7 +105,8 @@ class Mounter:
         # Equal requests (path, query, method AND arguments) go out once, so that a
         # username and password come from one database lease and a certificate and
         # its key from one issuance.
-        distinct = list(dict.fromkeys(obj.request for obj in config.objects))
+        # A template's `secret` calls are requests like any other object's.
+        distinct = list(dict.fromkeys(request for obj in config.objects for request in obj.requests))
         log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(distinct))
         sensitive = self._sensitive(config, token)
         try:
@@ -121,16 +124,21 @@ class Mounter:
 
         files: list[MountedFile] = []
         versions = []
-        records = []
+        records: list[ObjectRecord] = []
         for obj in config.objects:
-            reply, source = replies[obj.request]
-            written = _files(obj, reply, sensitive)
+            if obj.template is not None:
+                written = [(obj.name, self._render(obj, replies, sensitive))]
+            else:
+                written = _files(obj, replies[obj.request][0], sensitive)
             version = object_version(self._hmac_key, obj.fingerprint, _versioned_content(obj, written))
             files.extend(
                 MountedFile(path, obj.file_mode or config.default_mode, data) for path, data in written
             )
             versions.append((obj.name, version))
-            records.append(ObjectRecord(obj.name, obj.request.path, obj.request.method, version, source))
+            records.extend(
+                ObjectRecord(obj.name, request.path, request.method, version, replies[request][1])
+                for request in obj.requests
+            )
         if any(obj.format == "files" for obj in config.objects):
             # Key names come from Vault: they may collide with another object's files.
             clashes = path_conflicts(file.path for file in files)
@@ -140,6 +148,21 @@ class Mounter:
                     f'the secrets\' keys make "{parent}" both a file and a directory ("{nested}")'
                 )
         return MountResult(tuple(files), tuple(versions), tuple(records))
+
+    def _render(
+        self, obj: SecretObject, replies: dict[VaultRequest, tuple[VaultReply, str]], sensitive: list[str]
+    ) -> bytes:
+        assert obj.template is not None
+        payloads = {request: replies[request][0].payload for request in obj.requests}
+        try:
+            rendered = render_template(obj.name, obj.template, payloads, self._settings.max_file_bytes)
+            return decode(rendered, obj.encoding)
+        except ExtractError as exc:
+            raise InvalidRequest(f"{obj.label()}: the rendered template {exc}") from None
+        except ProviderError as exc:
+            # The engine never quotes a value; the redaction is a second lock on the door.
+            never_show = sensitive + [text for payload in payloads.values() for text in _strings(payload)]
+            raise type(exc)(f"{obj.label()}: {redact(str(exc), never_show)}") from None
 
     @staticmethod
     def _sensitive(config: MountConfig, token: CachedToken) -> list[str]:
@@ -159,7 +182,8 @@ class Mounter:
         """Each request's answer and where it came from ("new", "kept" or "renewed")."""
         first_user: dict[VaultRequest, SecretObject] = {}
         for obj in config.objects:
-            first_user.setdefault(obj.request, obj)
+            for request in obj.requests:
+                first_user.setdefault(request, obj)
 
         def fetch(request: VaultRequest) -> tuple[VaultReply, str]:
             key = LeaseKey(
@@ -179,7 +203,7 @@ class Mounter:
             try:
                 reply, outcome = self._leases.fetch(key, connection, token.value, deadline, issue)
             except ProviderError as exc:
-                raise _fetch_error(first_user[request], exc, sensitive) from None
+                raise _fetch_error(first_user[request], request, exc, sensitive) from None
             if outcome != "new":
                 self._metrics.cache_lookups.labels("lease", "hit").inc()
             return reply, outcome
@@ -200,8 +224,9 @@ class Mounter:
         return replies
 
 
-def _fetch_error(obj: SecretObject, exc: ProviderError, sensitive: list[str]) -> ProviderError:
-    request = obj.request
+def _fetch_error(
+    obj: SecretObject, request: VaultRequest, exc: ProviderError, sensitive: list[str]
+) -> ProviderError:
     if exc.status == 404:
         hint = ""
         if request.method == "GET" and "/data/" not in request.path:
@@ -256,10 +281,23 @@ def _files(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> list[t
 
 
 def _argument_values(objects: Iterable[SecretObject]) -> list[str]:
-    """Every string value in any object's secretArgs, to keep them out of messages."""
+    """Every string value in any object's secretArgs (or template arguments), to keep them out of messages."""
     return [
         value
         for obj in objects
-        if obj.request.body is not None
-        for value in gojson.string_values(obj.request.body)
+        for request in obj.requests
+        if request.body is not None
+        for value in gojson.string_values(request.body)
     ]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value in a parsed Vault answer (not the keys: messages name those)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)

@@ -12,15 +12,15 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_plus
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from provider import gojson, yamldoc
+from provider.object_templates import ObjectTemplate, parse_template
 from provider.payload_paths import path_conflicts, path_problem
+from provider.vault_requests import VaultRequest, build_request
 
 __all__ = ["ENCODINGS", "METHODS", "SecretObject", "VaultRequest", "parse_objects"]
 
@@ -38,35 +38,24 @@ FIELDS = (
     "encoding",
     "filePermission",
     "format",
+    "template",
 )
+# Fields that name what to read; a template names its own reads.
+_READ_FIELDS = ("secretPath", "secretKey", "method", "secretArgs", "format")
 # What an object writes besides one key: the secret's data as JSON, or every key as a file.
 FORMATS = ("data", "files")
 _NULL_TEXTS = ("", "~", "null", "Null", "NULL")
-_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-@dataclass(frozen=True)
-class VaultRequest:
-    """One HTTP request to Vault; equal requests within a Mount are sent once."""
-
-    method: str
-    path: str  # always starts with /v1/
-    query: tuple[tuple[str, str], ...] = ()
-    # JSON text of `secretArgs`; may carry values that must never be shown.
-    body: str | None = field(default=None, repr=False)
-
-    def describe(self) -> str:
-        """Method and path for messages; never the body."""
-        return f"{self.method} {self.path}"
+_NO_SECRET_HINT = 'read one with {{ with secret "secret/data/app" }} ... {{ end }}'  # noqa: S105
 
 
 @dataclass(frozen=True)
 class SecretObject:
-    """One file of the volume and the Vault request that fills it."""
+    """One file of the volume (or with format: files, a directory) and the Vault requests that fill it."""
 
     index: int
     name: str
-    request: VaultRequest
+    # One request, or for a template each distinct `secret` call's, in the order written.
+    requests: tuple[VaultRequest, ...]
     secret_key: str | None
     encoding: str
     file_mode: int | None  # None: use the request's permission
@@ -74,6 +63,12 @@ class SecretObject:
     format: str
     # Canonical JSON of the whole object configuration: the versions' HMAC input.
     fingerprint: str = field(repr=False)
+    template: ObjectTemplate | None = None
+
+    @property
+    def request(self) -> VaultRequest:
+        """The request of an object without a template (a template's first)."""
+        return self.requests[0]
 
     def label(self) -> str:
         return f'objects[{self.index}] "{self.name}"'
@@ -147,14 +142,14 @@ def _parse_object(
     elif (problem := path_problem(name)) is not None:
         problems.append(f"{where}: objectName {problem}")
 
+    if "template" in items:
+        return _template_object(index, name, items, where, problems, before)
     secret_path = _text(items.get("secretPath"), where, "secretPath", problems)
     secret_key = _text(items.get("secretKey"), where, "secretKey", problems) or None
     method = (_text(items.get("method"), where, "method", problems) or "GET").upper()
     if method not in METHODS:
         problems.append(f"{where}: method {method!r} is not allowed; use GET to read, PUT or POST to issue")
-    encoding = (_text(items.get("encoding"), where, "encoding", problems) or "utf-8").lower()
-    if encoding not in ENCODINGS:
-        problems.append(f"{where}: encoding {encoding!r} is not one of utf-8, base64, hex")
+    encoding = _encoding(items, where, problems)
     file_mode = _file_mode(items.get("filePermission"), where, problems)
     output = _text(items.get("format"), where, "format", problems)
     if output and output not in FORMATS:
@@ -164,7 +159,7 @@ def _parse_object(
     elif output and secret_key:
         problems.append(f"{where}: format {output} writes the whole secret; remove secretKey or format")
     args = _secret_args(items.get("secretArgs"), where, problems)
-    request = _request(secret_path, method, args, where, problems)
+    request = build_request(secret_path, method, args, where, problems)
     if len(problems) > before or request is None:
         return None
 
@@ -181,7 +176,40 @@ def _parse_object(
             **({"format": output} if output else {}),
         }
     )
-    return SecretObject(index, name, request, secret_key, encoding, file_mode or None, output, fingerprint)
+    return SecretObject(index, name, (request,), secret_key, encoding, file_mode or None, output, fingerprint)
+
+
+def _template_object(
+    index: int, name: str, items: dict[str, Node], where: str, problems: list[str], before: int
+) -> SecretObject | None:
+    conflicting = [key for key in _READ_FIELDS if key in items]
+    if conflicting:
+        problems.append(f"{where}: a template names its own reads; remove {', '.join(conflicting)}")
+    encoding = _encoding(items, where, problems)
+    file_mode = _file_mode(items.get("filePermission"), where, problems)
+    source = _text(items.get("template"), where, "template", problems)
+    template = None
+    if source:
+        template = parse_template(name, source, where, problems)
+    elif "template" in items and isinstance(items["template"], ScalarNode):
+        problems.append(f"{where}: template is empty")
+    if template is not None and not template.requests:
+        problems.append(f"{where}: template reads no secret; {_NO_SECRET_HINT}")
+    if len(problems) > before or template is None:
+        return None
+    fingerprint = gojson.dumps(
+        {"objectName": name, "template": source, "encoding": encoding, "filePermission": file_mode or 0}
+    )
+    return SecretObject(
+        index, name, template.requests, None, encoding, file_mode or None, "", fingerprint, template
+    )
+
+
+def _encoding(items: dict[str, Node], where: str, problems: list[str]) -> str:
+    encoding = (_text(items.get("encoding"), where, "encoding", problems) or "utf-8").lower()
+    if encoding not in ENCODINGS:
+        problems.append(f"{where}: encoding {encoding!r} is not one of utf-8, base64, hex")
+    return encoding
 
 
 def _text(node: Node | None, where: str, key: str, problems: list[str]) -> str:
@@ -256,69 +284,6 @@ def _non_finite_keys(value: Any, where: str = "") -> list[str]:
     return [
         bad for key, item in children for bad in _non_finite_keys(item, f"{where}.{key}" if where else key)
     ]
-
-
-def _request(
-    secret_path: str, method: str, args: dict[str, Any] | None, where: str, problems: list[str]
-) -> VaultRequest | None:
-    if not secret_path:
-        problems.append(f"{where}: secretPath is required, e.g. secret/data/my-app")
-        return None
-    path, _, query_text = secret_path.partition("?")
-    path = _with_v1_prefix(path)
-    problem = _vault_path_problem(path)
-    if problem:
-        problems.append(f"{where}: secretPath {problem}")
-        return None
-    query = _query(query_text, where, problems)
-    if query is None:
-        return None
-    body = None if args is None else gojson.dumps(args)
-    return VaultRequest(method, path, query, body)
-
-
-def _with_v1_prefix(path: str) -> str:
-    # The same four spellings upstream accepts: /v1/x, v1/x, /x and x.
-    if path.startswith("/v1/"):
-        return path
-    if path.startswith("v1/"):
-        return "/" + path
-    if path.startswith("/"):
-        return "/v1" + path
-    return "/v1/" + path
-
-
-def _vault_path_problem(path: str) -> str | None:
-    if "://" in path or path.startswith("/v1//"):
-        return "must be a path inside Vault (like secret/data/app), not a URL"
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path):
-        return "contains a control character"
-    if "#" in path:
-        return "must not contain '#'"
-    elements = path[len("/v1/") :].split("/")
-    if any(element in (".", "..") for element in elements):
-        return "must not contain '.' or '..' elements"
-    if not path[len("/v1/") :].strip("/"):
-        return "names no secret (it is empty after /v1/)"
-    return None
-
-
-def _query(text: str, where: str, problems: list[str]) -> tuple[tuple[str, str], ...] | None:
-    """Query parameters as Go's url.ParseQuery reads them; sorted like url.Values.Encode."""
-    pairs = []
-    for part in text.split("&"):
-        if not part:
-            continue
-        if ";" in part:
-            problems.append(f"{where}: secretPath query uses ';' as a separator; use '&'")
-            return None
-        if _BAD_ESCAPE.search(part):
-            problems.append(f"{where}: secretPath query has a malformed %-escape")
-            return None
-        key, _, value = part.partition("=")
-        pairs.append((unquote_plus(key), unquote_plus(value)))
-    # Go's url.Values.Encode sorts by key and keeps the order of a key's values.
-    return tuple(sorted(pairs, key=lambda pair: pair[0]))
 
 
 def _name_problems(names: list[tuple[int, str]]) -> list[str]:

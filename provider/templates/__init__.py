@@ -3,6 +3,7 @@
     lexer → parser → evaluator, with functions/encoders/values as leaves and errors at the bottom.
 
 `render(name, source, fetch)` parses and runs a template; `secret` calls `fetch(path, args)`.
+`parse` and `execute` split the two, so a caller can check a template once and run it often.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from provider.templates.nodes import Node
 from provider.templates.parser import parse as _parse
 from provider.templates.values import Secret
 
-__all__ = ["FUNCTION_NAMES", "Fetch", "Limits", "Secret", "TemplateError", "parse", "render"]
+__all__ = ["FUNCTION_NAMES", "Fetch", "Limits", "Secret", "TemplateError", "execute", "parse", "render"]
 
 FUNCTION_NAMES = frozenset(FUNCTIONS) | {"secret", "and", "or"}
 

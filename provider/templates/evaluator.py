@@ -81,7 +81,10 @@ class _Renderer:
             if isinstance(node, Action):
                 value = self.pipeline(node.pipeline, dot)
                 if not node.pipeline.variables:
-                    self.write("<no value>" if value is None else go_string(value))
+                    if value is None:
+                        # Go would print "<no value>" into the file; a missing value is an error here.
+                        raise self.fail("nothing to print: a key that index did not find, or a null value")
+                    self.write(go_string(value))
             elif node.keyword == "range":
                 self.range(node, dot)
             else:

@@ -229,6 +229,22 @@ def test_other_providers_and_kinds_are_skipped(tmp_path: Path, capsys: pytest.Ca
             'objectName "a" is a file, so "a/b" cannot be a file inside it',
             id="file-under-file",
         ),
+        pytest.param(
+            {"objects": "- objectName: t\n  template: '{{ with secret \"secret/data/a\" }}{{ .x }'\n"},
+            "objects[0] \"t\": template line 1, column 40: unexpected '}' in action",
+            id="template-syntax",
+        ),
+        pytest.param(
+            {"objects": "- objectName: t\n  template: '{{ with secret .path }}{{ end }}'\n"},
+            'objects[0] "t": template line 1, column 9: secret\'s path and arguments must be quoted '
+            "strings written in the template, so every read is known before the Mount talks to Vault",
+            id="template-computed-path",
+        ),
+        pytest.param(
+            {"objects": "- objectName: t\n  template: '{{ with secret \"a\" }}{{ end }}'\n  secretKey: k\n"},
+            'objects[0] "t": a template names its own reads; remove secretKey',
+            id="template-and-secret-key",
+        ),
     ],
 )
 def test_linter_catches_what_mount_rejects(

@@ -337,9 +337,9 @@ def test_file_permission_rejected(permission: str, problem: str) -> None:
         pytest.param("secretArg", " (did you mean 'secretArgs'?)", id="secretArg"),
         pytest.param("encodng", " (did you mean 'encoding'?)", id="encodng"),
         pytest.param(
-            "template",
+            "vaultAddress",
             "; known keys: objectName, secretPath, secretKey, method, secretArgs, encoding, filePermission,"
-            " format",
+            " format, template",
             id="unrelated",
         ),
     ],

@@ -126,7 +126,6 @@ def test_trimming(source: str, expected: str) -> None:
         pytest.param("{{ . }}", 1e6, "1e+06", id="float-exponent"),
         pytest.param("{{ . }}", True, "true", id="bool"),
         pytest.param("{{ . }}", {"b": 1, "a": [1, "x"]}, "map[a:[1 x] b:1]", id="map-sorted"),
-        pytest.param("{{ .a }}", {"a": None}, "<no value>", id="nil"),
         pytest.param("{{ .a.b.c }}", {"a": {"b": {"c": "deep"}}}, "deep", id="field-chain"),
         pytest.param(
             "{{ $.a }}{{ with .b }}{{ $.a }}{{ . }}{{ end }}", {"a": "A", "b": "B"}, "AAB", id="root"
@@ -254,6 +253,11 @@ def test_encoders(source: str, data: Any, expected: str) -> None:
             id="range-string",
         ),
         pytest.param("{{ trimSpace 1 }}", None, "expected string; got int", id="wrong-type"),
+        # Go prints "<no value>"; a file with those words in place of a secret is worse than an error.
+        pytest.param("{{ .a }}", {"a": None}, "line 1, column 1: nothing to print", id="null"),
+        pytest.param(
+            'x\n {{ index . "b" }}', {"a": 1}, "line 2, column 2: nothing to print", id="index-missing"
+        ),
     ],
 )
 def test_render_errors(source: str, data: Any, message: str) -> None:

@@ -1,0 +1,87 @@
+"""Objects written from a template: checked and planned when parsed, rendered per Mount.
+
+A template's `secret` calls become ordinary Vault requests when the objects are
+parsed, so they share the Mount's dedupe and the kept-lease cache with plain objects
+(a template and a plain object on one database role get one credential). Rendering
+happens after every request has been answered, and only reads those answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from provider import templates
+from provider.errors import InvalidRequest, ProviderError, SecretNotFound, VaultUnavailable
+from provider.templates.nodes import Node
+from provider.templates.reads import CallKey, call_key, secret_calls
+from provider.vault_requests import VaultRequest, build_request
+
+__all__ = ["ObjectTemplate", "parse_template", "render_template"]
+
+# The evaluator's words for a key missing from a map: that is a secret without the key.
+_MISSING_KEY = "map has no entry for key"
+
+
+@dataclass(frozen=True)
+class ObjectTemplate:
+    """A parsed template and the request each of its distinct `secret` calls makes."""
+
+    source: str = field(repr=False)
+    tree: tuple[Node, ...] = field(repr=False)
+    calls: tuple[tuple[CallKey, VaultRequest], ...]
+
+    @property
+    def requests(self) -> tuple[VaultRequest, ...]:
+        return tuple(dict.fromkeys(request for _, request in self.calls))
+
+
+def parse_template(name: str, source: str, where: str, problems: list[str]) -> ObjectTemplate | None:
+    """The template planned, or None with the problems recorded (each with line and column)."""
+    try:
+        tree = templates.parse(name, source)
+        calls = secret_calls(name, source, tree)
+    except templates.TemplateError as exc:
+        problems.append(f"{where}: template line {exc.line}, column {exc.column}: {exc.problem}")
+        return None
+    planned: dict[CallKey, VaultRequest] = {}
+    for call in calls:
+        arguments = dict(call.arguments)
+        # As Vault Agent does: a path with arguments is a write, like secretArgs with PUT.
+        method = "PUT" if arguments else "GET"
+        request = build_request(call.path, method, arguments or None, f"{where}: template secret", problems)
+        if request is None:
+            return None
+        planned.setdefault(call.key, request)
+    return ObjectTemplate(source, tree, tuple(planned.items()))
+
+
+def render_template(
+    name: str,
+    template: ObjectTemplate,
+    payloads: Mapping[VaultRequest, Any],
+    max_output: int,
+) -> bytes:
+    """The file's bytes: the template run over the answers to its requests.
+
+    Raises SecretNotFound for a key the secret lacks, InvalidRequest for any other
+    template error, each message naming the line and column.
+    """
+    requests = dict(template.calls)
+
+    def fetch(path: str, arguments: dict[str, str]) -> dict[str, Any]:
+        request = requests[call_key(path, arguments)]
+        payload = payloads[request]
+        if not isinstance(payload, dict):
+            raise VaultUnavailable(f"Vault answered {request.describe()} with an empty body")
+        return payload
+
+    limits = templates.Limits(max_output=max_output)
+    try:
+        text = templates.execute(name, template.source, template.tree, None, fetch, limits)
+    except templates.TemplateError as exc:
+        kind: type[ProviderError] = SecretNotFound if exc.problem.startswith(_MISSING_KEY) else InvalidRequest
+        raise kind(f"template line {exc.line}, column {exc.column}: {exc.problem}") from None
+    # Binary values (base64Decode of a keystore) travel through the engine as surrogates.
+    return text.encode("utf-8", "surrogateescape")
