@@ -279,6 +279,56 @@ def test_base64_encoding(twins: TwinMounts, vault: VaultEnv) -> None:
     assert twin.tree.files == {"blob.bin": raw}
 
 
+# --- Beyond upstream: whole secrets and templates -----------------------------------------
+
+
+def test_format_files_and_data_through_the_driver(twins: TwinMounts, vault: VaultEnv) -> None:
+    """Every key as a file under objectName/ (one link, one version) and the data as JSON, no envelope."""
+    path = unique("app/conformance-whole")
+    vault.put_kv2(path, {"username": "whole-user", "password": "pw <&>", "port": 5432})
+    objects = f"""
+        - objectName: db
+          secretPath: secret/data/{path}
+          format: files
+          filePermission: 0o640
+        - objectName: db.json
+          secretPath: secret/data/{path}
+          format: data
+    """
+    twin = twins.mount(spc(objects))
+
+    assert twin.tree.files == {
+        "db/password": b"pw <&>",
+        "db/port": b"5432",
+        "db/username": b"whole-user",
+        "db.json": b'{"password":"pw \\u003c\\u0026\\u003e","port":5432,"username":"whole-user"}',
+    }
+    assert twin.tree.modes == {"db/password": 0o640, "db/port": 0o640, "db/username": 0o640, "db.json": 0o644}
+    assert twin.tree.data["db"].kind == "dir"
+    assert twin.tree.links == links("db", "db.json")
+    assert set(twin.versions) == {"db", "db.json"}
+
+
+def test_template_through_the_driver(twins: TwinMounts, vault: VaultEnv) -> None:
+    """A template object is one file written by the driver like any other, with its mode and version."""
+    path = unique("app/conformance-template")
+    vault.put_kv2(path, {"username": "tpl-user", "password": "tpl-pw"})
+    objects = f"""
+        - objectName: config/app.env
+          filePermission: 0600
+          template: |
+            {{{{- with secret "secret/data/{path}" }}}}
+            USER={{{{ .Data.data.username }}}}
+            PASSWORD={{{{ .Data.data.password }}}}
+            {{{{- end }}}}
+    """
+    twin = twins.mount(spc(objects))
+
+    assert twin.tree.files == {"config/app.env": b"\nUSER=tpl-user\nPASSWORD=tpl-pw\n"}
+    assert twin.tree.modes == {"config/app.env": 0o600}
+    assert set(twin.versions) == {"config/app.env"}
+
+
 # --- Rotation and removal ----------------------------------------------------------------
 
 
