@@ -4,11 +4,13 @@ Each `provider: vault` class goes through exactly what a Mount does before it
 talks to Vault: the driver's manifest reading, the driver's `attributes` for a
 stand-in pod, `parse_mount_request` and `resolve_connection`. So the linter
 rejects what the Mount path rejects, with the same words, and nothing else.
+With `--vault ADDRESS` a class that passes is also tried against Vault (`lint_vault`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,8 +29,10 @@ from provider.driver.spc import (
     parse_secret_provider_classes,
 )
 from provider.errors import InvalidRequest
+from provider.lint_vault import DryRun, dry_run
 from provider.settings import parse_settings
-from provider.spc import parse_mount_request
+from provider.spc import MountConfig, parse_mount_request
+from provider.vault import VaultClient
 
 __all__ = ["main"]
 
@@ -56,8 +60,20 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Check SecretProviderClass files with the Mount path's own parsing and validation, "
             "without Vault. Exit code 0: all clean; 1: a problem was found; 2: usage error or "
-            "unreadable file. A --vault dry run (login and reads with a given token) is not yet available."
+            "unreadable file. With --vault, each clean class is also tried against Vault: a login "
+            "(--jwt-file) or a token (--token-file, else VAULT_TOKEN), its permissions for every "
+            "request, and the KV reads; nothing is written and no credential is issued."
         ),
+    )
+    parser.add_argument("--vault", metavar="ADDRESS", help="Vault address to dry-run against")
+    parser.add_argument("--vault-ca-cert", metavar="FILE", default="", help="PEM CA file for --vault")
+    parser.add_argument(
+        "--token-file", metavar="FILE", help="file holding the Vault token (default: VAULT_TOKEN)"
+    )
+    parser.add_argument(
+        "--jwt-file",
+        metavar="FILE",
+        help="service-account JWT to log in with as each class's roleName, as its pods would",
     )
     parser.add_argument("files", nargs="+", metavar="SPC.yaml", help="single or multi-document YAML")
     parser.add_argument("-q", "--quiet", action="store_true", help="print problems only, no 'ok' lines")
@@ -69,7 +85,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Lint every file; print one line per problem; return the exit code for CI."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        dry = _dry_run_options(args, os.environ)
+    except ValueError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return USAGE
+    client = VaultClient(pool_size=2) if dry is not None else None
     status = OK
     for name in args.files:
         try:
@@ -78,18 +102,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: cannot read: {exc}", file=sys.stderr)
             status = USAGE
             continue
-        for finding in lint_text(text):
+        for finding in lint_text(text, dry, client):
             if finding.problem:
                 if status == OK:
                     status = PROBLEMS
-            elif args.quiet or (finding.text != "ok" and not args.verbose):
+            elif args.quiet or (finding.text.startswith("skipped:") and not args.verbose):
                 continue
             where = f"document {finding.document}" + (f" ({finding.label})" if finding.label else "")
             print(f"{name}: {where}: {finding.text}" if finding.document else f"{name}: {finding.text}")
+    if client is not None:
+        client.close()
     return status
 
 
-def lint_text(text: str) -> Iterator[Finding]:
+def _dry_run_options(args: argparse.Namespace, environ: Mapping[str, str]) -> DryRun | None:
+    if args.vault is None:
+        if args.token_file or args.jwt_file:
+            raise ValueError("--token-file and --jwt-file need --vault ADDRESS")
+        return None
+    if args.token_file and args.jwt_file:
+        raise ValueError("give --token-file or --jwt-file, not both")
+    jwt = _secret_file(args.jwt_file) if args.jwt_file else ""
+    token = _secret_file(args.token_file) if args.token_file else environ.get("VAULT_TOKEN", "").strip()
+    if not (jwt or token):
+        raise ValueError("--vault needs --jwt-file, --token-file or VAULT_TOKEN")
+    return DryRun(args.vault, ca_cert=args.vault_ca_cert, token="" if jwt else token, jwt=jwt)
+
+
+def _secret_file(name: str) -> str:
+    try:
+        text = Path(name).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {name}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+    if not text:
+        raise ValueError(f"{name} is empty")
+    return text
+
+
+def lint_text(text: str, dry: DryRun | None = None, client: VaultClient | None = None) -> Iterator[Finding]:
     """Findings for each document of one file, in order; a YAML error ends the file."""
     loaded = yaml.safe_load_all(text)
     index, classes = 0, 0
@@ -105,7 +155,7 @@ def lint_text(text: str) -> Iterator[Finding]:
             return
         if document is not None and not (isinstance(document, Mapping) and document.get("kind") != KIND):
             classes += 1
-        yield from _lint_document(index, document)
+        yield from _lint_document(index, document, dry, client)
     if not classes:
         yield Finding(0, "", f"no document of kind {KIND}", problem=True)
 
@@ -118,7 +168,9 @@ def _yaml_problem(text: str) -> str:
     raise AssertionError("safe_load_all failed on text that parse_secret_provider_classes accepts")
 
 
-def _lint_document(index: int, document: object) -> Iterator[Finding]:
+def _lint_document(
+    index: int, document: object, dry: DryRun | None, client: VaultClient | None
+) -> Iterator[Finding]:
     if document is None:
         return
     name = _name_of(document)
@@ -138,15 +190,29 @@ def _lint_document(index: int, document: object) -> Iterator[Finding]:
     if spc.provider != "vault":
         yield Finding(index, label, f"skipped: provider is {spc.provider!r}, not 'vault'", problem=False)
         return
-    problems = mount_problems(spc)
-    for problem in problems:
-        yield Finding(index, label, problem, problem=True)
-    if not problems:
-        yield Finding(index, label, "ok", problem=False)
+    try:
+        config = mount_config(spc)
+    except InvalidRequest as exc:
+        for problem in exc.problems:
+            yield Finding(index, label, problem, problem=True)
+        return
+    yield Finding(index, label, "ok", problem=False)
+    if dry is not None and client is not None:
+        for note in dry_run(config, dry, client):
+            yield Finding(index, label, note.text, note.problem)
 
 
 def mount_problems(spc: SecretProviderClass) -> list[str]:
     """What a Mount of `spc` would reject before calling Vault, for a stand-in pod with a token."""
+    try:
+        mount_config(spc)
+    except InvalidRequest as exc:
+        return exc.problems
+    return []
+
+
+def mount_config(spc: SecretProviderClass) -> MountConfig:
+    """The Mount's view of `spc` for a stand-in pod with a token; raises InvalidRequest as a Mount would."""
     audience = spc.parameters.get("audience") or "vault"
     attributes, secrets = build_mount_payload(
         spc.parameters,
@@ -156,13 +222,10 @@ def mount_problems(spc: SecretProviderClass) -> list[str]:
         ),
         tokens={audience: LINT_TOKEN},
     )
-    try:
-        config = parse_mount_request(attributes, secrets, "/lint", "420")
-        # The provider's defaults with no flags or environment: the SPC's own address must stand up.
-        resolve_connection(parse_settings([], environ={}), config.connection)
-    except InvalidRequest as exc:
-        return exc.problems
-    return []
+    config = parse_mount_request(attributes, secrets, "/lint", "420")
+    # The provider's defaults with no flags or environment: the SPC's own address must stand up.
+    resolve_connection(parse_settings([], environ={}), config.connection)
+    return config
 
 
 def _name_of(document: object) -> str:

@@ -28,7 +28,7 @@ from provider.extract import (
 )
 from provider.leases import LeaseCache, LeaseKeeper, LeaseKey
 from provider.metrics import Metrics
-from provider.object_templates import render_template
+from provider.object_templates import ObjectTemplate, render_template
 from provider.objects import SecretObject, VaultRequest
 from provider.payload_paths import path_conflicts, path_problem
 from provider.pod_auth import PodAuthenticator
@@ -38,7 +38,7 @@ from provider.token_cache import CachedToken
 from provider.vault import VaultCall, VaultClient, VaultReply
 from provider.versions import object_version
 
-__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord"]
+__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord", "object_files", "request_error"]
 
 # Kept dynamic secrets per cached token: a pod rarely has more than a few.
 LEASES_PER_TOKEN = 8
@@ -126,10 +126,8 @@ class Mounter:
         versions = []
         records: list[ObjectRecord] = []
         for obj in config.objects:
-            if obj.template is not None:
-                written = [(obj.name, self._render(obj, replies, sensitive))]
-            else:
-                written = _files(obj, replies[obj.request][0], sensitive)
+            payloads = {request: replies[request][0].payload for request in obj.requests}
+            written = object_files(obj, payloads, sensitive, self._settings.max_file_bytes)
             version = object_version(self._hmac_key, obj.fingerprint, _versioned_content(obj, written))
             files.extend(
                 MountedFile(path, obj.file_mode or config.default_mode, data) for path, data in written
@@ -148,21 +146,6 @@ class Mounter:
                     f'the secrets\' keys make "{parent}" both a file and a directory ("{nested}")'
                 )
         return MountResult(tuple(files), tuple(versions), tuple(records))
-
-    def _render(
-        self, obj: SecretObject, replies: dict[VaultRequest, tuple[VaultReply, str]], sensitive: list[str]
-    ) -> bytes:
-        assert obj.template is not None
-        payloads = {request: replies[request][0].payload for request in obj.requests}
-        try:
-            rendered = render_template(obj.name, obj.template, payloads, self._settings.max_file_bytes)
-            return decode(rendered, obj.encoding)
-        except ExtractError as exc:
-            raise InvalidRequest(f"{obj.label()}: the rendered template {exc}") from None
-        except ProviderError as exc:
-            # The engine never quotes a value; the redaction is a second lock on the door.
-            never_show = sensitive + [text for payload in payloads.values() for text in _strings(payload)]
-            raise type(exc)(f"{obj.label()}: {redact(str(exc), never_show)}") from None
 
     @staticmethod
     def _sensitive(config: MountConfig, token: CachedToken) -> list[str]:
@@ -203,7 +186,7 @@ class Mounter:
             try:
                 reply, outcome = self._leases.fetch(key, connection, token.value, deadline, issue)
             except ProviderError as exc:
-                raise _fetch_error(first_user[request], request, exc, sensitive) from None
+                raise request_error(first_user[request], request, exc, sensitive) from None
             if outcome != "new":
                 self._metrics.cache_lookups.labels("lease", "hit").inc()
             return reply, outcome
@@ -224,7 +207,7 @@ class Mounter:
         return replies
 
 
-def _fetch_error(
+def request_error(
     obj: SecretObject, request: VaultRequest, exc: ProviderError, sensitive: list[str]
 ) -> ProviderError:
     if exc.status == 404:
@@ -251,12 +234,41 @@ def _versioned_content(obj: SecretObject, written: list[tuple[str, bytes]]) -> b
     return b"".join(gojson.dumps(path).encode() + b"\0" + data + b"\0" for path, data in written)
 
 
-def _files(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> list[tuple[str, bytes]]:
-    """The (path, contents) an object writes: one file, or with format: files one per key."""
+def object_files(
+    obj: SecretObject, payloads: dict[VaultRequest, Any], sensitive: list[str], max_file_bytes: int
+) -> list[tuple[str, bytes]]:
+    """The (path, contents) an object writes from the answers to its requests (parsed payloads).
+
+    One file; with format: files one per key; for a template the rendered file.
+    """
+    if obj.template is not None:
+        return [(obj.name, _render(obj, obj.template, payloads, sensitive, max_file_bytes))]
+    return _files(obj, payloads[obj.request], sensitive)
+
+
+def _render(
+    obj: SecretObject,
+    template: ObjectTemplate,
+    payloads: dict[VaultRequest, Any],
+    sensitive: list[str],
+    max_file_bytes: int,
+) -> bytes:
+    try:
+        return decode(render_template(obj.name, template, payloads, max_file_bytes), obj.encoding)
+    except ExtractError as exc:
+        raise InvalidRequest(f"{obj.label()}: the rendered template {exc}") from None
+    except ProviderError as exc:
+        # The engine never quotes a value; the redaction is a second lock on the door.
+        never_show = sensitive + [text for payload in payloads.values() for text in _strings(payload)]
+        raise type(exc)(f"{obj.label()}: {redact(str(exc), never_show)}") from None
+
+
+def _files(obj: SecretObject, payload: Any, sensitive: list[str]) -> list[tuple[str, bytes]]:
+    """The (path, contents) of an object without a template."""
     what = f"{obj.label()}: {obj.request.describe()}"
     key = obj.secret_key
     try:
-        data = require_data(reply.payload, obj.request.describe())
+        data = require_data(payload, obj.request.describe())
         if obj.format == "files":
             written = []
             for key, value in sorted(secret_data(data).items()):
@@ -270,7 +282,7 @@ def _files(obj: SecretObject, reply: VaultReply, sensitive: list[str]) -> list[t
         if obj.format == "data":
             return [(obj.name, gojson.dumps(secret_data(data)).encode())]
         if key is None:
-            return [(obj.name, envelope(reply.payload))]
+            return [(obj.name, envelope(payload))]
         return [(obj.name, decode(select_key(data, key), obj.encoding))]
     except ExtractError as exc:
         raise InvalidRequest(f'{what}: the value of key "{key}" {exc}') from None

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from provider.auth import login, renew_token, revoke_token
 from provider.connection import VaultConnection
@@ -29,7 +29,7 @@ from provider.spc import MountConfig
 from provider.token_cache import CachedToken, TokenCache, TokenKey, cached_token, jwt_digest
 from provider.vault import VaultClient
 
-__all__ = ["PodAuthenticator", "TokenRequester", "jwt_pod_uid"]
+__all__ = ["PodAuthenticator", "TokenRequester", "jwt_claims", "jwt_pod_uid"]
 
 # The API server's minimum; the token is used once, for the login right after.
 TOKEN_REQUEST_SECONDS = 600
@@ -213,14 +213,19 @@ def jwt_pod_uid(jwt: str) -> str | None:
     Only trusted after Vault accepted the JWT at login: that is Vault's (or the
     API server's TokenReview's) check of the signature.
     """
-    parts = jwt.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    kubernetes = claims.get("kubernetes.io") if isinstance(claims, dict) else None
+    kubernetes = jwt_claims(jwt).get("kubernetes.io")
     pod = kubernetes.get("pod") if isinstance(kubernetes, dict) else None
     uid = pod.get("uid") if isinstance(pod, dict) else None
     return uid if isinstance(uid, str) and uid else None
+
+
+def jwt_claims(jwt: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified ({} when it is not a JWT); see jwt_pod_uid on trust."""
+    parts = jwt.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
