@@ -57,6 +57,12 @@ spec:
       - objectName: config/feature-flags.json
         secretPath: secret/data/webapp/config
         secretKey: flags
+      - objectName: config/db.env
+        template: |
+          {{{{- with secret "secret/data/webapp/db" -}}}}
+          DB_USER={{{{ .Data.data.username }}}}
+          DB_PASSWORD={{{{ .Data.data.password }}}}
+          {{{{- end }}}}
 """
 
 
