@@ -115,7 +115,8 @@ class AuditSink:
                     "spc": spc,
                     "code": code,
                     "unchanged": True,
-                    "objects": len(read),
+                    # A template object has a record per read; count the objects.
+                    "objects": len({o.name for o in read}),
                 }
             else:
                 line = {

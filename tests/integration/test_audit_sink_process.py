@@ -79,3 +79,36 @@ def test_mounts_are_audited_and_unchanged_polls_summarised(
     text = audit_log.read_text(encoding="utf-8")
     for secret in [planted, planted_arg, *process.tokens]:
         assert secret not in text
+
+
+def test_a_template_object_is_recorded_once_per_read(
+    start_provider: StartProvider, vault: VaultEnv, tmp_path: Path
+) -> None:
+    """Each Vault request a template reads is an entry with the object's name and version."""
+    audit_log = tmp_path / "audit.jsonl"
+    process = start_provider(f"-audit-log={audit_log}")
+    first, second = unique("app/audit-a"), unique("app/audit-b")
+    vault.put_kv2(first, {"a": "1"})
+    vault.put_kv2(second, {"b": "2"})
+    template = (
+        f'{{{{ with secret "secret/data/{first}" }}}}{{{{ .Data.data.a }}}}{{{{ end }}}}'
+        f'{{{{ with secret "secret/data/{second}" }}}}{{{{ .Data.data.b }}}}{{{{ end }}}}'
+    )
+    parameters = {"roleName": "app", "objects": f"- objectName: ab\n  template: '{template}'\n"}
+    for _ in range(2):
+        result = process.mount(parameters, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT)
+    process.stop()
+
+    full, summary = records(audit_log)
+    assert result.files[0].contents == b"12"
+    assert full["objects"] == [
+        {
+            "name": "ab",
+            "path": f"/v1/secret/data/{path}",
+            "method": "GET",
+            "version": result.versions["ab"],
+            "source": "new",
+        }
+        for path in (first, second)
+    ]
+    assert (summary["unchanged"], summary["objects"]) == (True, 1)

@@ -687,6 +687,34 @@ def test_no_error_path_reveals_tokens_or_secrets(
             good,
             grpc.StatusCode.FAILED_PRECONDITION,
         ),
+        (
+            "template failing on a value",
+            spc(
+                f'- objectName: t\n  template: \'{{{{ with secret "secret/data/{path}" }}}}'
+                "{{ .Data.data.value | base64Decode }}{{ end }}'\n"
+            ),
+            good,
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            "template missing a key",
+            spc(
+                f'- objectName: t\n  template: \'{{{{ with secret "secret/data/{path}" }}}}'
+                "{{ .Data.data.absent }}{{ end }}'\n"
+            ),
+            good,
+            grpc.StatusCode.NOT_FOUND,
+        ),
+        (
+            "Vault echoing a refused template argument",
+            spc(
+                '- objectName: t\n  template: \'{{ with secret "pki/issue/web" '
+                f'"common_name={planted_arg}.not-allowed.test" }}}}'
+                "{{ .Data.certificate }}{{ end }}'\n"
+            ),
+            good,
+            grpc.StatusCode.FAILED_PRECONDITION,
+        ),
         ("TLS failure", spc(read, vaultAddress=vault.tls_address), good, grpc.StatusCode.FAILED_PRECONDITION),
         ("unreachable Vault", spc(read, vaultAddress=dead_vault), good, grpc.StatusCode.UNAVAILABLE),
         ("TokenRequest refused", spc(read), None, grpc.StatusCode.PERMISSION_DENIED),
