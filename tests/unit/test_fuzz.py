@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provider.driver import validate_payload_paths
-from provider.errors import InvalidRequest
+from provider.errors import InvalidRequest, ProviderError
+from provider.object_templates import render_template
 from provider.objects import METHODS
 from provider.spc import MountConfig, parse_mount_request
 
@@ -118,10 +119,12 @@ def check_accepted(config: MountConfig) -> None:
     assert 0 <= config.default_mode <= 0o777
     for obj in config.objects:
         assert obj.file_mode is None or 0 < obj.file_mode <= 0o777
-        assert obj.request.method in METHODS
-        assert obj.request.path.startswith("/v1/")
-        assert obj.request.body is None or isinstance(json.loads(obj.request.body), dict)
-        assert PLANTED_SECRET not in obj.request.describe()
+        assert obj.requests, "every object reads something"
+        for request in obj.requests:
+            assert request.method in METHODS
+            assert request.path.startswith("/v1/")
+            assert request.body is None or isinstance(json.loads(request.body), dict)
+            assert PLANTED_SECRET not in request.describe()
         assert PLANTED_SECRET not in repr(obj)
     assert PLANTED_TOKEN not in repr(config)
 
@@ -524,3 +527,62 @@ def test_nan_secret_args_are_refused_by_key() -> None:
     with pytest.raises(InvalidRequest) as caught:
         parse_mount_request(attributes_with(objects=objects), "", TARGET, "420")
     assert str(caught.value) == 'objects[0] "a": secretArgs ttl must be finite numbers'
+
+
+TEMPLATE_PIECES = st.sampled_from(
+    [
+        "{{", "}}", "{{- ", " -}}", "{{ end }}", "{{ else }}", 'with secret "secret/data/a"',
+        'secret "pki/issue/web" "common_name=x"', 'secret "a" "b"', "secret", ".Data.data.x", ".Data",
+        ".Data.data", "range $k, $v := ", "if ", "$k", "$v", "$x := ", " | ", "(", ")", '"', "printf \"%s\" ",
+        'index . "x"', "toJSON", "toYAML", "base64Decode", "len", "and", "or", "not", " ", "\n", "x", "-3",
+        "/* c */", "`raw`", "'a'", "nil", "true", "1.5e3",
+    ]
+)  # fmt: skip
+TEMPLATE_ACTIONS = st.sampled_from(
+    [
+        "{{ .Data.data.x }}", "{{ .Data.data.y }}", '{{ index .Data.data "q" }}', "{{ .Data.data.missing }}",
+        "{{ .Data.data.x | base64Decode }}", "{{ range $k, $v := .Data.data }}{{ $k }}={{ $v }}{{ end }}",
+        "{{ toJSON .Data }}", "{{ toYAML .Data.data }}", '{{ printf "%d|%v" .Data.data.x .Data.data.y }}',
+        "{{ .Data.data.x | toUpper | trimSpace }}", "{{ if .Data.data.y }}y{{ else }}n{{ end }}",
+        '{{ split "-" .Data.data.x | join "+" }}', "{{ len .Data.data.x }}", "{{ .Data.data.x.z }}",
+        "{{ range .Data.data.y }}{{ . }}{{ end }}", "{{ .LeaseID }}{{ .Renewable }}",
+    ]
+)  # fmt: skip
+RENDERED: list[str] = []  # what each accepted template rendered to, for the coverage check below
+TEMPLATE_ANSWER = {"data": {"data": {"x": PLANTED_SECRET, "y": [1, {"z": None}]}, "metadata": {}}}
+
+
+@FUZZ
+@given(
+    wrapped=st.booleans(),
+    pieces=st.lists(TEMPLATE_ACTIONS | TEMPLATE_PIECES | any_text(8), max_size=30),
+)
+def test_fuzz_templates(wrapped: bool, pieces: list[str]) -> None:
+    """Any template: refused with problems, or planned and rendered to bytes or a ProviderError.
+
+    Half are pieces inside a `with secret` block, so many parse and reach rendering, which
+    runs over an answer holding a planted value that no error may quote.
+    """
+    body = "".join(pieces)
+    template = f'{{{{ with secret "secret/data/a" }}}}{body}{{{{ end }}}}' if wrapped else body
+    config = check(attributes_with(objects=json.dumps([{"objectName": "t", "template": template}])))
+    if config is None:
+        return
+    (obj,) = config.objects
+    assert obj.template is not None
+    payloads = {request: TEMPLATE_ANSWER for request in obj.requests}
+    outcome: bytes | ProviderError
+    try:
+        outcome = render_template("t", obj.template, payloads, max_output=4096)
+    except ProviderError as exc:
+        outcome = exc
+    assert isinstance(outcome, bytes) or PLANTED_SECRET not in str(outcome)
+    RENDERED.append(type(outcome).__name__)
+
+
+def test_fuzz_templates_reached_rendering() -> None:
+    """The template fuzzing is not vacuous: some templates were accepted, rendered, and failed."""
+    if not RENDERED:
+        pytest.skip("runs after test_fuzz_templates in the same session")
+    assert "bytes" in RENDERED
+    assert len(set(RENDERED)) > 1, RENDERED
