@@ -22,7 +22,7 @@ from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import ProviderError, redact
 from provider.mount import object_files, request_error
-from provider.objects import SecretObject, VaultRequest
+from provider.objects import VaultRequest, requesters
 from provider.pod_auth import jwt_claims
 from provider.settings import parse_settings
 from provider.spc import ConnectionOverrides, MountConfig, PodIdentity
@@ -119,10 +119,7 @@ def _try_objects(
     sensitive: list[str],
     how: str,
 ) -> Iterator[Note]:
-    first_user: dict[VaultRequest, SecretObject] = {}
-    for obj in config.objects:
-        for request in obj.requests:
-            first_user.setdefault(request, obj)
+    first_user = requesters(config.objects)
     allowed = _capabilities(client, connection, token, list(first_user), deadline)
 
     payloads: dict[VaultRequest, Any] = {}

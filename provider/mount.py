@@ -29,7 +29,7 @@ from provider.extract import (
 from provider.leases import LeaseCache, LeaseKeeper, LeaseKey
 from provider.metrics import Metrics
 from provider.object_templates import ObjectTemplate, render_template
-from provider.objects import SecretObject, VaultRequest
+from provider.objects import SecretObject, VaultRequest, requesters
 from provider.payload_paths import path_conflicts, path_problem
 from provider.pod_auth import PodAuthenticator
 from provider.settings import Settings
@@ -106,7 +106,7 @@ class Mounter:
         # username and password come from one database lease and a certificate and
         # its key from one issuance.
         # A template's `secret` calls are requests like any other object's.
-        distinct = list(dict.fromkeys(request for obj in config.objects for request in obj.requests))
+        distinct = list(requesters(config.objects))
         log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(distinct))
         sensitive = self._sensitive(config, token)
         try:
@@ -163,10 +163,7 @@ class Mounter:
         sensitive: list[str],
     ) -> dict[VaultRequest, tuple[VaultReply, str]]:
         """Each request's answer and where it came from ("new", "kept" or "renewed")."""
-        first_user: dict[VaultRequest, SecretObject] = {}
-        for obj in config.objects:
-            for request in obj.requests:
-                first_user.setdefault(request, obj)
+        first_user = requesters(config.objects)
 
         def fetch(request: VaultRequest) -> tuple[VaultReply, str]:
             key = LeaseKey(

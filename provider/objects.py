@@ -22,7 +22,7 @@ from provider.object_templates import ObjectTemplate, parse_template
 from provider.payload_paths import path_conflicts, path_problem
 from provider.vault_requests import VaultRequest, build_request
 
-__all__ = ["ENCODINGS", "METHODS", "SecretObject", "VaultRequest", "parse_objects"]
+__all__ = ["ENCODINGS", "METHODS", "SecretObject", "VaultRequest", "parse_objects", "requesters"]
 
 METHODS = ("GET", "PUT", "POST")
 # Distinct `objects` texts remembered: about one per SecretProviderClass on the node.
@@ -72,6 +72,15 @@ class SecretObject:
 
     def label(self) -> str:
         return f'objects[{self.index}] "{self.name}"'
+
+
+def requesters(objects: tuple[SecretObject, ...]) -> dict[VaultRequest, SecretObject]:
+    """Each distinct request, in object order, with the first object that makes it (for messages)."""
+    first: dict[VaultRequest, SecretObject] = {}
+    for obj in objects:
+        for request in obj.requests:
+            first.setdefault(request, obj)
+    return first
 
 
 def parse_objects(text: str) -> tuple[tuple[SecretObject, ...], list[str]]:
