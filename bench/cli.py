@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--scenarios", default=",".join(defaults.scenarios), help="subset of a,b,c,d")
+    parser.add_argument("--scenarios", default=",".join(defaults.scenarios), help="subset of a,b,c,d,e")
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--warmup", type=int, default=defaults.warmup, help="warm-up Mounts in a and b")
     parser.add_argument("--polls", type=int, default=defaults.polls, help="scenario a: sequential polls")

@@ -32,6 +32,7 @@ __all__ = [
     "objects_yaml",
     "static_objects",
     "storm_objects",
+    "template_objects",
 ]
 
 AUTH_MOUNT = "kubernetes"
@@ -98,6 +99,38 @@ def static_objects() -> list[dict[str, Any]]:
         _kv_object("api-key", api, "key"),
         _kv_object("config/flags.json", config, "flags"),
         _kv_object("config/region", config, "region"),
+    ]
+
+
+def template_objects() -> list[dict[str, Any]]:
+    """Scenario e: the Agent Injector's usual shapes (.env, properties, JSON, YAML) over a's paths."""
+    db, api, config = (f'secret "{KV_MOUNT}/data/{secret.path}"' for secret in _APP_SECRETS)
+    return [
+        {
+            "objectName": "db.env",
+            "template": f"{{{{- with {db} -}}}}\nDB_USER={{{{ .Data.data.username }}}}\n"
+            "DB_PASSWORD={{ .Data.data.password }}\n{{- end }}\n",
+        },
+        {
+            "objectName": "api.properties",
+            "template": f"{{{{ with {api} }}}}{{{{ range $k, $v := .Data.data }}}}"
+            "api.{{ $k }}={{ $v }}\n{{ end }}{{ end }}",
+        },
+        {
+            "objectName": "config.json",
+            "template": f"{{{{ with {config} }}}}{{{{ toJSON .Data.data }}}}{{{{ end }}}}",
+        },
+        {
+            "objectName": "config.yaml",
+            "template": f"{{{{ with {config} }}}}{{{{ toYAML .Data.data }}}}{{{{ end }}}}",
+        },
+        {
+            "objectName": "all.env",
+            "template": f"{{{{ with {db} }}}}USER={{{{ .Data.data.username }}}}\n{{{{ end }}}}"
+            f"{{{{ with {api} }}}}API_KEY={{{{ .Data.data.key }}}}\n{{{{ end }}}}"
+            f"{{{{ with {config} }}}}REGION={{{{ .Data.data.region }}}}\n"
+            '{{ index .Data.data.flags "limit" | printf "LIMIT=%v" }}\n{{ end }}',
+        },
     ]
 
 

@@ -22,7 +22,7 @@ __all__ = [
     "parse_scenarios",
 ]
 
-ALL_SCENARIOS = ("a", "b", "c", "d")
+ALL_SCENARIOS = ("a", "b", "c", "d", "e")
 
 # `{python}` is this interpreter, so the provider runs with the same packages as the harness.
 DEFAULT_PROVIDER_CMD = (
@@ -101,11 +101,13 @@ class Options:
 
 
 def parse_scenarios(text: str) -> tuple[str, ...]:
-    """`a,c` -> ("a", "c"), always in the canonical order a, b, c, d."""
+    """`a,c` -> ("a", "c"), always in the canonical order of ALL_SCENARIOS."""
     wanted = {part.strip().lower() for part in text.split(",") if part.strip()}
     unknown = sorted(wanted - set(ALL_SCENARIOS))
     if unknown or not wanted:
-        raise OptionError(f"--scenarios takes a comma-separated subset of a,b,c,d, got {text!r}")
+        raise OptionError(
+            f"--scenarios takes a comma-separated subset of {','.join(ALL_SCENARIOS)}, got {text!r}"
+        )
     return tuple(name for name in ALL_SCENARIOS if name in wanted)
 
 

@@ -5,6 +5,8 @@
     b  a plus a database credential and a PKI certificate: N sequential polls
     c  mount storm: many pods x 10 objects, all released at once (one thread each)
     d  churn: many distinct pods over time, each mounting once, every other one twice
+    e  a's three KV paths read by 5 Agent-style template objects instead: N sequential polls
+       (not in HashiCorp's provider; run it against ours only)
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def warm_poll(bench: Bench) -> ScenarioResult:
     pod = bench.pods.pod("bench-a", "app-0", "bench-app", objects, bench.volumes / "a")
     title = f"warm rotation poll: 1 pod, {len(objects)} objects over 3 KV paths"
     return _sequential_polls(bench, ScenarioResult("a", title), pod, bench.options.polls)
+
+
+def template_poll(bench: Bench) -> ScenarioResult:
+    objects = layout.template_objects()
+    pod = bench.pods.pod("bench-e", "app-0", "bench-app", objects, bench.volumes / "e")
+    title = f"warm rotation poll of templates: 1 pod, {len(objects)} template objects over a's 3 KV paths"
+    return _sequential_polls(bench, ScenarioResult("e", title), pod, bench.options.polls)
 
 
 def dynamic_poll(bench: Bench) -> ScenarioResult:
@@ -176,4 +185,10 @@ def _churn_schedule(count: int) -> Iterator[int]:
     yield from (i for i in range(tail_start, count) if i % 2 == 0)
 
 
-SCENARIOS: dict[str, Scenario] = {"a": warm_poll, "b": dynamic_poll, "c": storm, "d": churn}
+SCENARIOS: dict[str, Scenario] = {
+    "a": warm_poll,
+    "b": dynamic_poll,
+    "c": storm,
+    "d": churn,
+    "e": template_poll,
+}
