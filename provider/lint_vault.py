@@ -21,7 +21,8 @@ from provider.auth import login, revoke_token
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import ProviderError, redact
-from provider.mount import object_files, request_error
+from provider.mount import request_error
+from provider.object_files import object_files
 from provider.objects import VaultRequest, requesters
 from provider.pod_auth import jwt_claims
 from provider.settings import parse_settings

@@ -1,36 +1,26 @@
 """One Mount: a token for the pod, each distinct request once (or kept), files and versions.
 
 Orchestration only: parsing lives in `spc`, tokens in `pod_auth`, kept dynamic
-secrets in `leases`, HTTP in `vault`, byte-level rules in `extract`, versions in
+secrets in `leases`, HTTP in `vault`, file contents in `object_files`, versions in
 `versions`. A Mount returns every file or raises one error.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any
 
 from provider import gojson
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
-from provider.extract import (
-    ExtractError,
-    decode,
-    envelope,
-    require_data,
-    secret_data,
-    select_key,
-    value_bytes,
-)
 from provider.leases import LeaseCache, LeaseKeeper, LeaseKey
 from provider.metrics import Metrics
-from provider.object_templates import ObjectTemplate, render_template
+from provider.object_files import object_files
 from provider.objects import SecretObject, VaultRequest, requesters
-from provider.payload_paths import path_conflicts, path_problem
+from provider.payload_paths import path_conflicts
 from provider.pod_auth import PodAuthenticator
 from provider.settings import Settings
 from provider.spc import MountConfig
@@ -38,7 +28,7 @@ from provider.token_cache import CachedToken
 from provider.vault import VaultCall, VaultClient, VaultReply
 from provider.versions import object_version
 
-__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord", "object_files", "request_error"]
+__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord", "request_error"]
 
 # Kept dynamic secrets per cached token: a pod rarely has more than a few.
 LEASES_PER_TOKEN = 8
@@ -231,64 +221,6 @@ def _versioned_content(obj: SecretObject, written: list[tuple[str, bytes]]) -> b
     return b"".join(gojson.dumps(path).encode() + b"\0" + data + b"\0" for path, data in written)
 
 
-def object_files(
-    obj: SecretObject, payloads: dict[VaultRequest, Any], sensitive: list[str], max_file_bytes: int
-) -> list[tuple[str, bytes]]:
-    """The (path, contents) an object writes from the answers to its requests (parsed payloads).
-
-    One file; with format: files one per key; for a template the rendered file.
-    """
-    if obj.template is not None:
-        return [(obj.name, _render(obj, obj.template, payloads, sensitive, max_file_bytes))]
-    return _files(obj, payloads[obj.request], sensitive)
-
-
-def _render(
-    obj: SecretObject,
-    template: ObjectTemplate,
-    payloads: dict[VaultRequest, Any],
-    sensitive: list[str],
-    max_file_bytes: int,
-) -> bytes:
-    try:
-        return decode(render_template(obj.name, template, payloads, max_file_bytes), obj.encoding)
-    except ExtractError as exc:
-        raise InvalidRequest(f"{obj.label()}: the rendered template {exc}") from None
-    except ProviderError as exc:
-        # The engine never quotes a value; the redaction is a second lock on the door.
-        never_show = sensitive + [text for payload in payloads.values() for text in _strings(payload)]
-        raise type(exc)(f"{obj.label()}: {redact(str(exc), never_show)}") from None
-
-
-def _files(obj: SecretObject, payload: Any, sensitive: list[str]) -> list[tuple[str, bytes]]:
-    """The (path, contents) of an object without a template."""
-    what = f"{obj.label()}: {obj.request.describe()}"
-    key = obj.secret_key
-    try:
-        data = require_data(payload, obj.request.describe())
-        if obj.format == "files":
-            written = []
-            for key, value in sorted(secret_data(data).items()):
-                problem = path_problem(key) or ("is a nested path" if "/" in key else None)
-                if problem is not None:
-                    raise InvalidRequest(
-                        f"{what}: a key of the secret {problem}, so it cannot be a file name"
-                    )
-                written.append((f"{obj.name}/{key}", decode(value_bytes(value), obj.encoding)))
-            return written
-        if obj.format == "data":
-            return [(obj.name, gojson.dumps(secret_data(data)).encode())]
-        if key is None:
-            return [(obj.name, envelope(payload))]
-        return [(obj.name, decode(select_key(data, key), obj.encoding))]
-    except ExtractError as exc:
-        raise InvalidRequest(f'{what}: the value of key "{key}" {exc}') from None
-    except InvalidRequest:
-        raise
-    except ProviderError as exc:
-        raise type(exc)(f"{what}: {redact(str(exc), sensitive)}") from None
-
-
 def _argument_values(objects: Iterable[SecretObject]) -> list[str]:
     """Every string value in any object's secretArgs (or template arguments), to keep them out of messages."""
     return [
@@ -298,15 +230,3 @@ def _argument_values(objects: Iterable[SecretObject]) -> list[str]:
         if request.body is not None
         for value in gojson.string_values(request.body)
     ]
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value in a parsed Vault answer (not the keys: messages name those)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
