@@ -4,7 +4,9 @@ Pure parsing and validation. Every problem is collected and reported at once,
 each naming the object by index and name. Field meanings follow the upstream
 provider; where upstream silently does something surprising (ignores a typo'd
 key, sends any HTTP method, forgets `secretArgs` when deduplicating) we refuse
-or fix it, as the README's SecretProviderClass reference documents.
+or fix it, as the README's SecretProviderClass reference documents. An object
+with `template:` names its reads in the template (`object_templates` plans them);
+request paths are built in `vault_requests` for both kinds.
 """
 
 from __future__ import annotations
