@@ -15,7 +15,7 @@ from typing import Any
 from provider import templates
 from provider.errors import InvalidRequest, ProviderError, SecretNotFound, VaultUnavailable
 from provider.templates.nodes import Node
-from provider.templates.reads import CallKey, call_key, secret_calls
+from provider.templates.reads import VaultRead, secret_calls
 from provider.vault_requests import VaultRequest, build_request
 
 __all__ = ["ObjectTemplate", "parse_template", "render_template"]
@@ -26,11 +26,11 @@ _MISSING_KEY = "map has no entry for key"
 
 @dataclass(frozen=True)
 class ObjectTemplate:
-    """A parsed template and the request each of its distinct `secret` calls makes."""
+    """A parsed template and the request each of its distinct `secret`/`pkiCert` calls makes."""
 
     source: str = field(repr=False)
     tree: tuple[Node, ...] = field(repr=False)
-    calls: tuple[tuple[CallKey, VaultRequest], ...]
+    calls: tuple[tuple[VaultRead, VaultRequest], ...]
 
     @property
     def requests(self) -> tuple[VaultRequest, ...]:
@@ -45,15 +45,16 @@ def parse_template(name: str, source: str, where: str, problems: list[str]) -> O
     except templates.TemplateError as exc:
         problems.append(f"{where}: template line {exc.line}, column {exc.column}: {exc.problem}")
         return None
-    planned: dict[CallKey, VaultRequest] = {}
+    planned: dict[VaultRead, VaultRequest] = {}
     for call in calls:
-        arguments = dict(call.arguments)
-        # As Vault Agent does: a path with arguments is a write, like secretArgs with PUT.
-        method = "PUT" if arguments else "GET"
-        request = build_request(call.path, method, arguments or None, f"{where}: template secret", problems)
+        read = call.read
+        # As Vault Agent does: a write is a PUT with the arguments as its body, like secretArgs.
+        method = "PUT" if read.write else "GET"
+        body = dict(read.arguments) or None
+        request = build_request(read.path, method, body, f"{where}: template secret", problems)
         if request is None:
             return None
-        planned.setdefault(call.key, request)
+        planned.setdefault(read, request)
     return ObjectTemplate(source, tree, tuple(planned.items()))
 
 
@@ -70,8 +71,8 @@ def render_template(
     """
     requests = dict(template.calls)
 
-    def fetch(path: str, arguments: dict[str, str]) -> dict[str, Any]:
-        request = requests[call_key(path, arguments)]
+    def fetch(read: VaultRead) -> dict[str, Any]:
+        request = requests[read]
         payload = payloads[request]
         if not isinstance(payload, dict):
             raise VaultUnavailable(f"Vault answered {request.describe()} with an empty body")

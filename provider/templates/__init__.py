@@ -2,7 +2,7 @@
 
     lexer → parser → evaluator, with functions/encoders/values as leaves and errors at the bottom.
 
-`render(name, source, fetch)` parses and runs a template; `secret` calls `fetch(path, args)`.
+`render(name, source, fetch)` parses and runs a template; `secret` and `pkiCert` call `fetch(read)`.
 `parse` and `execute` split the two, so a caller can check a template once and run it often.
 """
 
@@ -15,11 +15,23 @@ from provider.templates.evaluator import Fetch, Limits, execute
 from provider.templates.functions import FUNCTIONS
 from provider.templates.nodes import Node
 from provider.templates.parser import parse as _parse
-from provider.templates.values import Secret
+from provider.templates.reads import VAULT_FUNCTIONS, VaultRead
+from provider.templates.values import PemEncoded, Secret
 
-__all__ = ["FUNCTION_NAMES", "Fetch", "Limits", "Secret", "TemplateError", "execute", "parse", "render"]
+__all__ = [
+    "FUNCTION_NAMES",
+    "Fetch",
+    "Limits",
+    "PemEncoded",
+    "Secret",
+    "TemplateError",
+    "VaultRead",
+    "execute",
+    "parse",
+    "render",
+]
 
-FUNCTION_NAMES = frozenset(FUNCTIONS) | {"secret", "and", "or"}
+FUNCTION_NAMES = frozenset(FUNCTIONS) | {*VAULT_FUNCTIONS, "and", "or"}
 
 
 def parse(name: str, source: str) -> tuple[Node, ...]:

@@ -1,6 +1,6 @@
 """Runs a parse tree against data, with Go text/template semantics and `missingkey=error`.
 
-`secret` calls the caller's `fetch` once per distinct (path, arguments) in one render.
+`secret` and `pkiCert` call the caller's `fetch` once per distinct read in one render.
 Output size and evaluation steps (each action, branch and range iteration) are bounded.
 """
 
@@ -27,11 +27,17 @@ from provider.templates.nodes import (
     Text,
     Variable,
 )
-from provider.templates.values import Secret, go_quote, go_string, is_true, type_name
+from provider.templates.reads import VAULT_FUNCTIONS, VaultRead
+from provider.templates.values import PemEncoded, Secret, go_quote, go_string, is_true, type_name
 
 __all__ = ["Fetch", "Limits", "execute"]
 
-Fetch = Callable[[str, dict[str, str]], dict[str, Any]]
+Fetch = Callable[[VaultRead], dict[str, Any]]
+# The fields a template may read on each kind of Vault value (Go's exported names).
+_FIELDS: dict[type, frozenset[str]] = {
+    Secret: frozenset(Secret.__dataclass_fields__),
+    PemEncoded: frozenset(PemEncoded.__dataclass_fields__) | {"Data"},
+}
 _NONE = object()
 
 
@@ -54,7 +60,7 @@ class _Renderer:
         self.steps = 0
         self.offset = 0
         self.variables: list[tuple[str, Any]] = [("$", data)]
-        self.fetched: dict[tuple[str, tuple[tuple[str, str], ...]], Secret] = {}
+        self.fetched: dict[tuple[str, VaultRead], Secret | PemEncoded] = {}
 
     def fail(self, problem: str) -> TemplateError:
         line, column = position(self.source, self.offset)
@@ -160,8 +166,8 @@ class _Renderer:
         values = [self.argument(arg, dot) for arg in args]
         if final is not _NONE:
             values.append(final)
-        if name == "secret":
-            return self.secret(values)
+        if name in VAULT_FUNCTIONS:
+            return self.vault(name, values)
         function, fewest, most = FUNCTIONS[name]
         if len(values) < fewest or (most is not None and len(values) > most):
             want = str(fewest) if fewest == most else f"at least {fewest}"
@@ -171,19 +177,23 @@ class _Renderer:
         except FunctionError as exc:
             raise self.fail(f"error calling {name}: {exc}") from None
 
-    def secret(self, values: list[Any]) -> Secret:
+    def vault(self, name: str, values: list[Any]) -> Secret | PemEncoded:
+        """`secret` (a read, or a write with arguments) or `pkiCert` (always a write)."""
         if not values or not all(isinstance(value, str) for value in values):
-            raise self.fail("secret takes a path and optional key=value strings")
-        path = str.__str__(values[0])
+            raise self.fail(f"{name} takes a path and optional key=value strings")
         args: dict[str, str] = {}
         for pair in values[1:]:
             key, equals, item = str.__str__(pair).partition("=")
             if not equals:
-                raise self.fail(f"secret: argument {key!r} must be key=value")
+                raise self.fail(f"{name}: argument {key!r} must be key=value")
             args[key] = item
-        memo = (path, tuple(sorted(args.items())))
+        read = VaultRead.of(name, str.__str__(values[0]), args)
+        memo = (name, read)
         if memo not in self.fetched:
-            self.fetched[memo] = Secret.from_response(self.fetch(path, dict(args)))
+            response = self.fetch(read)
+            self.fetched[memo] = (
+                PemEncoded.from_response(response) if name == "pkiCert" else Secret.from_response(response)
+            )
         return self.fetched[memo]
 
     def argument(self, arg: Argument, dot: Any) -> Any:
@@ -208,9 +218,9 @@ class _Renderer:
                 if name not in value:
                     raise self.fail(f"map has no entry for key {go_quote(name)}")
                 value = value[name]
-            elif isinstance(value, Secret):
-                if name not in Secret.__dataclass_fields__:
-                    raise self.fail(f"can't evaluate field {name} in type *dependency.Secret")
+            elif isinstance(value, (Secret, PemEncoded)):
+                if name not in _FIELDS[type(value)]:
+                    raise self.fail(f"can't evaluate field {name} in type {type_name(value)}")
                 value = getattr(value, name)
             elif value is None:
                 raise self.fail(f"nil pointer evaluating interface {{}}.{name}")

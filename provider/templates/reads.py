@@ -1,4 +1,4 @@
-"""The Vault reads a template will make, found in its parse tree before it runs.
+"""The Vault requests a template will make, found in its parse tree before it runs.
 
 A Mount plans, checks and deduplicates every request before it talks to Vault, and a
 template's reads join that plan. So each `secret` call must name its path and arguments
@@ -24,64 +24,73 @@ from provider.templates.nodes import (
     Pipeline,
 )
 
-__all__ = ["SecretCall", "call_key", "secret_calls"]
+__all__ = ["VAULT_FUNCTIONS", "SecretCall", "VaultRead", "secret_calls"]
 
-# How the evaluator tells calls apart: the path and the arguments, sorted, later ones winning.
-CallKey = tuple[str, tuple[tuple[str, str], ...]]
+# The functions that talk to Vault: `secret` reads (or writes, given arguments), `pkiCert` writes.
+VAULT_FUNCTIONS = ("secret", "pkiCert")
+
+
+@dataclass(frozen=True, slots=True)
+class VaultRead:
+    """What one call asks of Vault; equal calls in a template are one request."""
+
+    path: str
+    arguments: tuple[tuple[str, str], ...]  # sorted by name; a repeated name keeps its last value
+    write: bool
+
+    @classmethod
+    def of(cls, function: str, path: str, arguments: dict[str, str]) -> VaultRead:
+        # As consul-template: arguments make `secret` a write; `pkiCert` always issues.
+        write = function == "pkiCert" or bool(arguments)
+        return cls(path, tuple(sorted(arguments.items())), write)
 
 
 @dataclass(frozen=True, slots=True)
 class SecretCall:
-    """One `secret "path" "k=v" ...` as written, with where it starts in the template."""
+    """One `secret` or `pkiCert` call as written, with where it starts in the template."""
 
     offset: int
-    path: str
-    arguments: tuple[tuple[str, str], ...]
-
-    @property
-    def key(self) -> CallKey:
-        return call_key(self.path, dict(self.arguments))
-
-
-def call_key(path: str, arguments: dict[str, str]) -> CallKey:
-    return path, tuple(sorted(arguments.items()))
+    read: VaultRead
 
 
 def secret_calls(name: str, source: str, tree: tuple[Node, ...]) -> list[SecretCall]:
-    """Every `secret` call in `tree` (parsed from `source`), in the order written.
+    """Every `secret` and `pkiCert` call in `tree` (parsed from `source`), in the order written.
 
     Raises TemplateError at the first call whose path or arguments are not quoted strings.
     """
     calls = []
     for command, first in _commands(tree):
         head = command.args[0]
-        if not (isinstance(head, Identifier) and head.name == "secret"):
+        if not (isinstance(head, Identifier) and head.name in VAULT_FUNCTIONS):
             continue
-        problem = _literal_problem(command, first)
+        problem = _literal_problem(head.name, command, first)
         if problem is not None:
             line, column = position(source, command.offset)
             raise TemplateError(name, line, column, problem)
         path, *pairs = [arg.value for arg in command.args[1:] if isinstance(arg, Literal)]
-        arguments = []
+        arguments = {}
         for pair in pairs:
             key, equals, value = pair.partition("=")
             if not equals:
                 line, column = position(source, command.offset)
-                raise TemplateError(name, line, column, f"secret: argument {key!r} must be key=value")
-            arguments.append((key, value))
-        calls.append(SecretCall(command.offset, path, tuple(arguments)))
+                raise TemplateError(name, line, column, f"{head.name}: argument {key!r} must be key=value")
+            arguments[key] = value
+        calls.append(SecretCall(command.offset, VaultRead.of(head.name, path, arguments)))
     return calls
 
 
-def _literal_problem(command: Command, first: bool) -> str | None:
+def _literal_problem(function: str, command: Command, first: bool) -> str | None:
     if not first:
-        return 'secret must start its pipeline: write {{ secret "path" }}, not {{ "path" | secret }}'
+        return (
+            f'{function} must start its pipeline: write {{{{ {function} "path" }}}}, '
+            f'not {{{{ "path" | {function} }}}}'
+        )
     args = command.args[1:]
     if not args:
-        return 'secret needs a path, as in secret "secret/data/app"'
+        return f'{function} needs a path, as in {function} "secret/data/app"'
     if not all(isinstance(arg, Literal) and isinstance(arg.value, str) for arg in args):
         return (
-            "secret's path and arguments must be quoted strings written in the template, "
+            f"{function}'s path and arguments must be quoted strings written in the template, "
             "so every read is known before the Mount talks to Vault"
         )
     return None
@@ -110,6 +119,6 @@ def _argument_commands(arg: Argument) -> Iterator[tuple[Command, bool]]:
         yield from _pipeline_commands(arg)
     elif isinstance(arg, Chain):
         yield from _argument_commands(arg.node)
-    elif isinstance(arg, Identifier) and arg.name == "secret":
+    elif isinstance(arg, Identifier) and arg.name in VAULT_FUNCTIONS:
         # A bare `secret` as an argument is a call without a path.
         yield Command(arg.offset, (arg,)), True

@@ -12,8 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from provider.gojson import JsonNumber
+from provider.templates.pki import PemEncoded
 
-__all__ = ["Secret", "go_quote", "go_string", "is_true", "type_name"]
+__all__ = ["PemEncoded", "Secret", "go_quote", "go_string", "is_true", "type_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,8 @@ def type_name(value: Any) -> str:
         return "[]interface {}"
     if isinstance(value, Secret):
         return "*dependency.Secret"
+    if isinstance(value, PemEncoded):
+        return "dependency.PemEncoded"
     return type(value).__name__
 
 
@@ -117,6 +120,8 @@ def go_string(value: Any) -> str:
         return "[" + " ".join(go_string(item) for item in value) + "]"
     if isinstance(value, Secret):
         return "&{" + " ".join(go_string(item) for _, item in value.items()) + "}"
+    if isinstance(value, PemEncoded):
+        return "{" + " ".join((value.Cert, value.Key, value.CA)) + "}"
     return str(value)
 
 

@@ -127,6 +127,25 @@ def test_certificate_chain_and_key_come_from_one_issuance(provider: ProviderProc
     assert files["tls.key"].endswith(b"-----\n")
 
 
+def test_pki_cert_templates_share_one_issuance(provider: ProviderProcess, vault: VaultEnv) -> None:
+    """pkiCert (Agent's recommended PKI function): .Cert, .Key and .CA of one issuance, Go-encoded PEM."""
+    call = 'pkiCert "pki/issue/web" "common_name=pem.example.test" "ttl=1h"'
+    objects = template_object(
+        "tls.crt", f"{{{{ with {call} }}}}{{{{ .Cert }}}}{{{{ .CA }}}}{{{{ end -}}}}"
+    ) + (template_object("tls.key", f"{{{{ with {call} }}}}{{{{ .Data.Key }}}}{{{{ end -}}}}"))
+    files = contents(mount(provider, {"roleName": "app", "objects": objects}, pod=unique("pkicert")))
+
+    ca_pem = vault.root.read("pki/cert/ca")["data"]["certificate"].strip() + "\n"
+    leaf_pem, _, ca = files["tls.crt"].partition(b"-----END CERTIFICATE-----\n")
+    assert ca == ca_pem.encode()
+    leaf = x509.load_pem_x509_certificate(leaf_pem + b"-----END CERTIFICATE-----\n")
+    key = serialization.load_pem_private_key(files["tls.key"], password=None)
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    assert leaf.public_key().public_bytes(der, public) == key.public_key().public_bytes(der, public)
+    assert files["tls.key"].endswith(b"-----\n")
+
+
 def test_postgresql_url_logs_in_and_shares_the_plain_objects_credential(
     provider: ProviderProcess, database: PostgresServer
 ) -> None:

@@ -52,6 +52,21 @@ def test_secret_calls_become_the_objects_requests_in_order_once_each() -> None:
     assert (obj.secret_key, obj.format, obj.encoding, obj.file_mode) == (None, "", "utf-8", None)
 
 
+def test_pki_cert_is_always_a_write_and_shares_secrets_issuance() -> None:
+    """pkiCert issues even without arguments; with the same arguments it is secret's very request."""
+    obj = one(
+        '{{ with pkiCert "pki/issue/web" }}{{ .Cert }}{{ end }}'
+        '{{ with pkiCert "pki/issue/web" "common_name=a" }}{{ .Key }}{{ end }}'
+        '{{ with secret "pki/issue/web" "common_name=a" }}{{ .Data.certificate }}{{ end }}'
+        '{{ with secret "pki/issue/web" }}{{ end }}'
+    )
+    assert obj.requests == (
+        VaultRequest("PUT", "/v1/pki/issue/web"),
+        VaultRequest("PUT", "/v1/pki/issue/web", (), '{"common_name":"a"}'),
+        VaultRequest("GET", "/v1/pki/issue/web"),
+    )
+
+
 def test_a_template_and_a_plain_object_make_the_same_request() -> None:
     """So the Mount sends it once: one database credential, one certificate for both."""
     objects, problems = objects_of("""

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from provider.gojson import JsonNumber
-from provider.templates import Limits, TemplateError, parse, render
+from provider.templates import Limits, TemplateError, VaultRead, parse, render
 
 KV2 = {
     "request_id": "r-1",
@@ -55,9 +55,9 @@ class Vault:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, str]]] = []
 
-    def __call__(self, path: str, args: dict[str, str]) -> dict[str, Any]:
-        self.calls.append((path, args))
-        return RESPONSES[path]
+    def __call__(self, read: VaultRead) -> dict[str, Any]:
+        self.calls.append((read.path, dict(read.arguments)))
+        return RESPONSES[read.path]
 
 
 def run(source: str, data: Any = None, limits: Limits | None = None) -> str:
@@ -396,3 +396,53 @@ postgresql://{{ .Data.username }}:{{ .Data.password }}@postgres:5432/app
 def test_agent_injector_templates(source: str, expected: str) -> None:
     """The common Agent Injector templates render what Vault Agent writes for the same data."""
     assert run(source) == expected
+
+
+# A certificate body as some tools write it: 76-column lines, which Go's encoder re-wraps at 64.
+LONG_BODY = "QUJD" * 30
+PKI_PEM = {
+    "data": {
+        "certificate": (
+            f"-----BEGIN CERTIFICATE-----\n{LONG_BODY[:76]}\n{LONG_BODY[76:]}\n-----END CERTIFICATE-----"
+        ),
+        "issuing_ca": "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----",
+        "private_key": "-----BEGIN EC PRIVATE KEY-----\nS0VZ\n-----END EC PRIVATE KEY-----",
+        "ca_chain": ["-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----"],
+        "serial_number": "01:02",
+    }
+}
+
+
+def test_pki_cert_gives_go_encoded_pems() -> None:
+    """pkiCert: .Cert, .Key and .CA (and the same under .Data) re-encoded as Go's pem.EncodeToMemory."""
+    seen: list[VaultRead] = []
+
+    def fetch(read: VaultRead) -> dict[str, Any]:
+        seen.append(read)
+        return PKI_PEM
+
+    source = (
+        '{{ with pkiCert "pki/issue/web" "common_name=a.test" }}{{ .Cert }}{{ .Key }}{{ .CA }}{{ end }}'
+        '{{ with pkiCert "pki/issue/web" "common_name=a.test" }}{{ .Data.Cert }}{{ end }}'
+    )
+    cert = f"-----BEGIN CERTIFICATE-----\n{LONG_BODY[:64]}\n{LONG_BODY[64:]}\n-----END CERTIFICATE-----\n"
+    key = "-----BEGIN EC PRIVATE KEY-----\nS0VZ\n-----END EC PRIVATE KEY-----\n"
+    ca = "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----\n"
+    assert render("tpl", source, fetch) == cert + key + ca + cert
+    assert seen == [VaultRead("pki/issue/web", (("common_name", "a.test"),), write=True)]
+
+
+def test_pki_cert_without_arguments_is_still_a_write() -> None:
+    """Unlike secret, pkiCert always issues; a missing field is empty, as in Go's zero PemEncoded."""
+    seen: list[VaultRead] = []
+
+    def fetch(read: VaultRead) -> dict[str, Any]:
+        seen.append(read)
+        return {"data": {"certificate": "not a pem"}}
+
+    assert render("tpl", '{{ with pkiCert "pki/issue/web" }}[{{ .Cert }}|{{ .CA }}]{{ end }}', fetch) == "[|]"
+    assert seen == [VaultRead("pki/issue/web", (), write=True)]
+    with pytest.raises(
+        TemplateError, match=r"can't evaluate field certificate in type dependency.PemEncoded"
+    ):
+        render("tpl", '{{ with pkiCert "pki/issue/web" }}{{ .certificate }}{{ end }}', fetch)
