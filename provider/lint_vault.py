@@ -21,9 +21,10 @@ from provider.auth import login, revoke_token
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import ProviderError, redact
+from provider.kv_paths import KvV2Paths
 from provider.mount import request_error
 from provider.object_files import object_files
-from provider.objects import VaultRequest, requesters
+from provider.objects import VaultRequest, request_plan
 from provider.pod_auth import jwt_claims
 from provider.settings import parse_settings
 from provider.spc import ConnectionOverrides, MountConfig, PodIdentity
@@ -120,7 +121,10 @@ def _try_objects(
     sensitive: list[str],
     how: str,
 ) -> Iterator[Note]:
-    first_user = requesters(config.objects)
+    kv2 = KvV2Paths(client)
+    sent, first_user = request_plan(
+        config.objects, lambda request: kv2.resolve(connection, token, request, deadline)
+    )
     allowed = _capabilities(client, connection, token, list(first_user), deadline)
 
     payloads: dict[VaultRequest, Any] = {}
@@ -151,16 +155,19 @@ def _try_objects(
             yield Note(str(request_error(obj, request, exc, sensitive)), problem=True)
 
     checked = 0
-    for obj in config.objects:
-        skipped = [request for request in obj.requests if request in unread]
+    for obj, requests in zip(config.objects, sent, strict=True):
+        skipped = [request for request in requests if request in unread]
         if skipped:
             reasons = "; ".join(f"{request.describe()} is {unread[request]}" for request in skipped)
             yield Note(f"{obj.label()}: permitted, not fetched ({reasons}, which may issue a secret)", False)
             continue
-        if not all(request in payloads for request in obj.requests):
+        if not all(request in payloads for request in requests):
             continue  # its request failed above
+        answers = {
+            planned: payloads[request] for planned, request in zip(obj.requests, requests, strict=True)
+        }
         try:
-            object_files(obj, payloads, sensitive, max_file_bytes=1 << 30)
+            object_files(obj, answers, sensitive, max_file_bytes=1 << 30)
             checked += 1
         except ProviderError as exc:
             problems += 1

@@ -41,7 +41,8 @@ class Metrics:
         )
         self.vault_requests = Counter(
             f"{PREFIX}_vault_requests",
-            "HTTP requests to Vault by kind (login, renew, lookup, revoke, read, write) and status.",
+            "HTTP requests to Vault by kind (login, renew, lookup, revoke, mount-info, read, write) "
+            "and status.",
             ["kind", "status"],
             registry=self.registry,
         )

@@ -16,10 +16,11 @@ from provider import gojson
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
+from provider.kv_paths import KvV2Paths
 from provider.leases import LeaseCache, LeaseKeeper, LeaseKey
 from provider.metrics import Metrics
 from provider.object_files import object_files
-from provider.objects import SecretObject, VaultRequest, requesters
+from provider.objects import SecretObject, VaultRequest, request_plan
 from provider.payload_paths import path_conflicts
 from provider.pod_auth import PodAuthenticator
 from provider.settings import Settings
@@ -81,6 +82,7 @@ class Mounter:
         self._auth = authenticator or PodAuthenticator(vault, settings.cache_size, self._metrics)
         capacity = max(settings.cache_size, 0) * LEASES_PER_TOKEN
         self._leases = LeaseKeeper(vault, LeaseCache(capacity))
+        self._kv2 = KvV2Paths(vault)
 
     @property
     def requests_tokens(self) -> bool:
@@ -94,13 +96,13 @@ class Mounter:
 
         # Equal requests (path, query, method AND arguments) go out once, so that a
         # username and password come from one database lease and a certificate and
-        # its key from one issuance.
-        # A template's `secret` calls are requests like any other object's.
-        distinct = list(requesters(config.objects))
-        log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(distinct))
+        # its key from one issuance. A template's calls are requests like any other
+        # object's, its reads on KV v2 mounts sent to the data path as Agent sends them.
+        sent, first_user = self._plan(config, connection, token, deadline)
+        log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(first_user))
         sensitive = self._sensitive(config, token)
         try:
-            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline, sensitive)
+            replies = self._fetch_all(connection, config, auth_mount, token, first_user, deadline, sensitive)
         except PermissionDenied:
             if not from_cache:
                 raise
@@ -110,13 +112,16 @@ class Mounter:
                 raise
             token = fresh
             sensitive = self._sensitive(config, token)
-            replies = self._fetch_all(connection, config, auth_mount, token, distinct, deadline, sensitive)
+            sent, first_user = self._plan(config, connection, token, deadline)
+            replies = self._fetch_all(connection, config, auth_mount, token, first_user, deadline, sensitive)
 
         files: list[MountedFile] = []
         versions = []
         records: list[ObjectRecord] = []
-        for obj in config.objects:
-            payloads = {request: replies[request][0].payload for request in obj.requests}
+        for obj, requests in zip(config.objects, sent, strict=True):
+            # Keyed by the requests the object planned, answered by the ones sent for them.
+            pairs = zip(obj.requests, requests, strict=True)
+            payloads = {planned: replies[request][0].payload for planned, request in pairs}
             written = object_files(obj, payloads, sensitive, self._settings.max_file_bytes)
             version = object_version(self._hmac_key, obj.fingerprint, _versioned_content(obj, written))
             files.extend(
@@ -125,7 +130,7 @@ class Mounter:
             versions.append((obj.name, version))
             records.extend(
                 ObjectRecord(obj.name, request.path, request.method, version, replies[request][1])
-                for request in obj.requests
+                for request in requests
             )
         if any(obj.format == "files" for obj in config.objects):
             # Key names come from Vault: they may collide with another object's files.
@@ -136,6 +141,14 @@ class Mounter:
                     f'the secrets\' keys make "{parent}" both a file and a directory ("{nested}")'
                 )
         return MountResult(tuple(files), tuple(versions), tuple(records))
+
+    def _plan(
+        self, config: MountConfig, connection: VaultConnection, token: CachedToken, deadline: Deadline
+    ) -> tuple[list[tuple[VaultRequest, ...]], dict[VaultRequest, SecretObject]]:
+        def resolve(request: VaultRequest) -> VaultRequest:
+            return self._kv2.resolve(connection, token.value, request, deadline)
+
+        return request_plan(config.objects, resolve)
 
     @staticmethod
     def _sensitive(config: MountConfig, token: CachedToken) -> list[str]:
@@ -148,12 +161,12 @@ class Mounter:
         config: MountConfig,
         auth_mount: str,
         token: CachedToken,
-        requests: list[VaultRequest],
+        first_user: dict[VaultRequest, SecretObject],
         deadline: Deadline,
         sensitive: list[str],
     ) -> dict[VaultRequest, tuple[VaultReply, str]]:
-        """Each request's answer and where it came from ("new", "kept" or "renewed")."""
-        first_user = requesters(config.objects)
+        """Each request's (`first_user`'s keys) answer and where it came from ("new", "kept" or "renewed")."""
+        requests = list(first_user)
 
         def fetch(request: VaultRequest) -> tuple[VaultReply, str]:
             key = LeaseKey(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from provider.object_templates import ObjectTemplate, parse_template
 from provider.payload_paths import path_conflicts, path_problem
 from provider.vault_requests import VaultRequest, build_request
 
-__all__ = ["ENCODINGS", "METHODS", "SecretObject", "VaultRequest", "parse_objects", "requesters"]
+__all__ = ["ENCODINGS", "METHODS", "SecretObject", "VaultRequest", "parse_objects", "request_plan"]
 
 METHODS = ("GET", "PUT", "POST")
 # Distinct `objects` texts remembered: about one per SecretProviderClass on the node.
@@ -76,13 +77,25 @@ class SecretObject:
         return f'objects[{self.index}] "{self.name}"'
 
 
-def requesters(objects: tuple[SecretObject, ...]) -> dict[VaultRequest, SecretObject]:
-    """Each distinct request, in object order, with the first object that makes it (for messages)."""
+def request_plan(
+    objects: tuple[SecretObject, ...],
+    resolve: Callable[[VaultRequest], VaultRequest] | None = None,
+) -> tuple[list[tuple[VaultRequest, ...]], dict[VaultRequest, SecretObject]]:
+    """What each object sends, and each distinct request (in order) with the first object sending it.
+
+    `resolve` maps a template's requests to what is sent for them (Agent's KV v2 data paths).
+    """
+    sent = [
+        tuple(map(resolve, obj.requests))
+        if resolve is not None and obj.template is not None
+        else obj.requests
+        for obj in objects
+    ]
     first: dict[VaultRequest, SecretObject] = {}
-    for obj in objects:
-        for request in obj.requests:
+    for obj, requests in zip(objects, sent, strict=True):
+        for request in requests:
             first.setdefault(request, obj)
-    return first
+    return sent, first
 
 
 def parse_objects(text: str) -> tuple[tuple[SecretObject, ...], list[str]]:

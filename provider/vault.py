@@ -71,7 +71,7 @@ class VaultCall:
         return [self.token, *(gojson.string_values(self.body) if self.body is not None else [])]
 
     def kind(self) -> str:
-        """The metrics' request kind: login, renew, lookup, revoke, read or write."""
+        """The metrics' request kind: login, renew, lookup, revoke, mount-info, read or write."""
         if self.path.startswith("/v1/auth/") and self.path.endswith("/login"):
             return "login"
         special = {
@@ -80,6 +80,8 @@ class VaultCall:
             "/v1/sys/leases/lookup": "lookup",
             "/v1/auth/token/revoke-self": "revoke",
         }
+        if self.path.startswith("/v1/sys/internal/ui/mounts/"):
+            return "mount-info"
         return special.get(self.path) or ("read" if self.method == "GET" else "write")
 
 

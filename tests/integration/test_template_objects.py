@@ -14,9 +14,11 @@ from urllib.parse import urlsplit
 
 import grpc
 import pytest
+import requests
+from cluster_kit import health_base, metric_samples
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from harness import ProviderProcess, VaultEnv, unique
+from harness import ProviderProcess, StartProvider, VaultEnv, unique
 
 from provider.devkit import PostgresServer
 from provider.driver import MountResult, ProviderCallError
@@ -262,3 +264,60 @@ def test_a_template_renders_through_base64_into_a_binary_file(
         )
     )
     assert files == {"ks.p12": b"\x00\x01\xff\x7f"}
+
+
+def vault_requests(process: ProviderProcess) -> dict[str, float]:
+    """The provider's Vault requests so far, by kind (successful ones)."""
+    text = requests.get(f"{health_base(process)}/metrics", timeout=5).text
+    return {
+        dict(labels)["kind"]: value
+        for (name, labels), value in metric_samples(text).items()
+        if name == "vault_csi_provider_vault_requests_total" and dict(labels).get("status") == "200"
+    }
+
+
+def test_legacy_kv2_paths_read_the_data_path_as_agent_does(
+    start_provider: StartProvider, vault: VaultEnv
+) -> None:
+    """`secret "secret/app/x"` on KV v2 reads secret/data/app/x (Agent's shim); KV v1 paths stay as written.
+
+    The mount is looked up once and remembered; a template and a plain object on the data
+    path then share one read.
+    """
+    process = start_provider()
+    path = unique("app/legacy")
+    vault.put_kv2(path, {"user": "from-v2"})
+    vault.root.secrets.kv.v1.create_or_update_secret(path=path, secret={"user": "from-v1"}, mount_point="kv1")
+    objects = (
+        template_object("v2", f'{{{{ with secret "secret/{path}" }}}}{{{{ .Data.data.user }}}}{{{{ end -}}}}')
+        + template_object("v1", f'{{{{ with secret "kv1/{path}" }}}}{{{{ .Data.user }}}}{{{{ end -}}}}')
+        + f"- objectName: plain\n  secretPath: secret/data/{path}\n  secretKey: user\n"
+    )
+    parameters = {"roleName": "app", "objects": objects}
+
+    before = vault_requests(process)
+    first = mount(process, parameters)
+    after_first = vault_requests(process)
+    again = mount(process, parameters)
+    after_again = vault_requests(process)
+
+    assert contents(first) == {"v2": b"from-v2", "v1": b"from-v1", "plain": b"from-v2"}
+    assert contents(again) == contents(first)
+    delta = {kind: after_first.get(kind, 0) - before.get(kind, 0) for kind in ("mount-info", "read")}
+    # Two template paths looked up; two reads (the v2 data path once for both objects, and kv1).
+    assert delta == {"mount-info": 2, "read": 2}
+    delta = {kind: after_again.get(kind, 0) - after_first.get(kind, 0) for kind in ("mount-info", "read")}
+    assert delta == {"mount-info": 0, "read": 2}
+
+
+def test_plain_objects_keep_upstreams_paths(provider: ProviderProcess, vault: VaultEnv) -> None:
+    """Without a template, secret/app/x on KV v2 is sent as written, as upstream sends it (here: denied)."""
+    path = unique("app/legacy-plain")
+    vault.put_kv2(path, {"user": "x"})
+    with pytest.raises(ProviderCallError) as caught:
+        mount(provider, spc(f"- objectName: a\n  secretPath: secret/{path}\n  secretKey: user\n"))
+    assert caught.value.code == grpc.StatusCode.PERMISSION_DENIED
+    assert caught.value.message == (
+        f'objects[0] "a": GET /v1/secret/{path} was denied (403): permission denied; '
+        "check the role's policies"
+    )
