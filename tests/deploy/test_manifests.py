@@ -379,7 +379,10 @@ def test_example_spc_and_pod_make_a_valid_mount_request(rendered: Rendered) -> N
         "db-username": None,
         "db-password": 0o444,
         "config/settings.json": None,
+        "config/db.env": 0o444,
     }
+    # The template reads secret/data/app/db like the two objects before it: one request for all three.
+    assert len({request for obj in config.objects for request in obj.requests}) == 2
 
 
 # The image
