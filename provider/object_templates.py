@@ -14,6 +14,7 @@ from typing import Any
 
 from provider import templates
 from provider.errors import InvalidRequest, ProviderError, SecretNotFound, VaultUnavailable
+from provider.templates.errors import position
 from provider.templates.nodes import Node
 from provider.templates.reads import VaultRead, secret_calls
 from provider.vault_requests import VaultRequest, build_request
@@ -51,7 +52,9 @@ def parse_template(name: str, source: str, where: str, problems: list[str]) -> O
         # As Vault Agent does: a write is a PUT with the arguments as its body, like secretArgs.
         method = "PUT" if read.write else "GET"
         body = dict(read.arguments) or None
-        request = build_request(read.path, method, body, f"{where}: template secret", problems)
+        line, column = position(source, call.offset)
+        at = f"{where}: template line {line}, column {column}"
+        request = build_request(read.path, method, body, at, problems, field="the path")
         if request is None:
             return None
         planned.setdefault(read, request)

@@ -34,18 +34,25 @@ class VaultRequest:
 
 
 def build_request(
-    secret_path: str, method: str, args: dict[str, Any] | None, where: str, problems: list[str]
+    secret_path: str,
+    method: str,
+    args: dict[str, Any] | None,
+    where: str,
+    problems: list[str],
+    field: str = "secretPath",
 ) -> VaultRequest | None:
+    """The request for `secret_path` (with or without /v1, maybe ?query), or None with the problem
+    recorded as `where: field ...`."""
     if not secret_path:
-        problems.append(f"{where}: secretPath is required, e.g. secret/data/my-app")
+        problems.append(f"{where}: {field} is required, e.g. secret/data/my-app")
         return None
     path, _, query_text = secret_path.partition("?")
     path = _with_v1_prefix(path)
     problem = _vault_path_problem(path)
     if problem:
-        problems.append(f"{where}: secretPath {problem}")
+        problems.append(f"{where}: {field} {problem}")
         return None
-    query = _query(query_text, where, problems)
+    query = _query(query_text, f"{where}: {field}", problems)
     if query is None:
         return None
     body = None if args is None else gojson.dumps(args)
@@ -85,10 +92,10 @@ def _query(text: str, where: str, problems: list[str]) -> tuple[tuple[str, str],
         if not part:
             continue
         if ";" in part:
-            problems.append(f"{where}: secretPath query uses ';' as a separator; use '&'")
+            problems.append(f"{where} query uses ';' as a separator; use '&'")
             return None
         if _BAD_ESCAPE.search(part):
-            problems.append(f"{where}: secretPath query has a malformed %-escape")
+            problems.append(f"{where} query has a malformed %-escape")
             return None
         key, _, value = part.partition("=")
         pairs.append((unquote_plus(key), unquote_plus(value)))

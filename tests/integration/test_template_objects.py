@@ -236,7 +236,7 @@ def test_missing_key_names_the_object_line_and_column(provider: ProviderProcess,
         pytest.param(
             '{{ with secret "secret/data/../sys/raw" }}{{ end }}',
             grpc.StatusCode.INVALID_ARGUMENT,
-            "objects[0] \"cfg\": template secret: secretPath must not contain '.' or '..' elements",
+            "objects[0] \"cfg\": template line 1, column 9: the path must not contain '.' or '..' elements",
             id="dot-dot-path",
         ),
     ],

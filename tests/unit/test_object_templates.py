@@ -135,7 +135,8 @@ def test_a_template_and_a_plain_object_make_the_same_request() -> None:
         pytest.param(
             '{{ with secret "https://evil.example/v1/x" }}{{ end }}',
             {},
-            "template secret: secretPath must be a path inside Vault",
+            "template line 1, column 9: the path must be a path inside Vault (like secret/data/app), "
+            "not a URL",
             id="url",
         ),
         pytest.param(
