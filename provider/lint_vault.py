@@ -74,7 +74,12 @@ def dry_run(config: MountConfig, options: DryRun, client: VaultClient) -> Iterat
             sensitive.append(token)
         else:
             token = options.token
-            client.call(connection, VaultCall("GET", "/v1/auth/token/lookup-self", token=token), deadline)
+            call = VaultCall("GET", "/v1/auth/token/lookup-self", token=token)
+            try:
+                client.call(connection, call, deadline)
+            except ProviderError as exc:
+                exc.args = (f"the given token does not work: {exc}",)
+                raise
     except ProviderError as exc:
         yield Note(f"--vault: {redact(str(exc), sensitive)}", problem=True)
         return
@@ -125,7 +130,11 @@ def _try_objects(
     sent, first_user = request_plan(
         config.objects, lambda request: kv2.resolve(connection, token, request, deadline)
     )
-    allowed = _capabilities(client, connection, token, list(first_user), deadline)
+    try:
+        allowed = _capabilities(client, connection, token, list(first_user), deadline)
+    except ProviderError as exc:
+        yield Note(f"--vault: cannot ask for the token's capabilities: {redact(str(exc), sensitive)}", True)
+        return
 
     payloads: dict[VaultRequest, Any] = {}
     unread: dict[VaultRequest, str] = {}

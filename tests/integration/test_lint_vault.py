@@ -163,6 +163,46 @@ def test_jwt_of_another_service_account_is_denied(
     assert token not in "\n".join(lines)
 
 
+def test_a_token_that_does_not_work(
+    vault: VaultEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spc = spc_file(tmp_path, "- objectName: a\n  secretPath: secret/data/app/x\n")
+    token = tmp_path / "token"
+    token.write_text("s.not-a-real-token-4f1d", encoding="utf-8")
+
+    code, lines = lint(capsys, "--vault", vault.address, "--token-file", str(token), spc)
+
+    assert code == 1
+    assert lines[-1].startswith(
+        f"{spc}: document 1 (SecretProviderClass/app): --vault: the given token does not work: "
+    )
+    assert "403" in lines[-1]
+    assert "not-a-real-token" not in "\n".join(lines)
+
+
+def test_a_token_that_may_not_ask_its_capabilities(
+    vault: VaultEnv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without the default policy's sys/capabilities-self, the dry run says so and stops."""
+    vault.root.sys.create_or_update_policy(
+        name="lint-no-capabilities", policy='path "auth/token/lookup-self" { capabilities = ["read"] }'
+    )
+    created = vault.root.auth.token.create(
+        policies=["app", "lint-no-capabilities"], no_default_policy=True, ttl="10m"
+    )
+    token = tmp_path / "token"
+    token.write_text(created["auth"]["client_token"], encoding="utf-8")
+    spc = spc_file(tmp_path, "- objectName: a\n  secretPath: secret/data/app/x\n")
+
+    code, lines = lint(capsys, "--vault", vault.address, "--token-file", str(token), spc)
+
+    assert code == 1
+    assert lines[-1].startswith(
+        f"{spc}: document 1 (SecretProviderClass/app): --vault: cannot ask for the token's capabilities: "
+    )
+    assert "403" in lines[-1]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
