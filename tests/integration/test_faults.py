@@ -549,35 +549,50 @@ def test_login_with_a_numeric_client_token(
     assert outcome.message == f"{login_where(proxy.url)}: Vault answered 200 without a client token"
 
 
+# Expected messages after the object's label; {read} is the read path, {proxy} Vault's address.
 ODD_READ_ANSWERS = [
     pytest.param(
         Raw(204),
         grpc.StatusCode.UNAVAILABLE,
-        "Vault answered GET {read} with an empty body",
+        "GET {read}: Vault answered GET {read} with an empty body",
         id="read-204-empty",
     ),
     pytest.param(
         Raw(200, b'{"request_id": "odd", "data": "not a map"}'),
         grpc.StatusCode.NOT_FOUND,
-        "Vault's answer to GET {read} has no data",
+        "GET {read}: Vault's answer to GET {read} has no data",
         id="read-data-not-a-map",
     ),
     pytest.param(
         Raw(200, b'{"request_id": "odd"}'),
         grpc.StatusCode.NOT_FOUND,
-        "Vault's answer to GET {read} has no data",
+        "GET {read}: Vault's answer to GET {read} has no data",
         id="read-without-data",
     ),
     pytest.param(
         Raw(200, b'{"request_id": "odd", "data": {"data": {"other": "x"}}}'),
         grpc.StatusCode.NOT_FOUND,
-        'key "value" does not exist in the secret (it has 1 keys)',
+        'GET {read}: key "value" does not exist in the secret (it has 1 keys)',
         id="read-without-the-key",
+    ),
+    pytest.param(
+        Raw(200, f"<html>{PLANTED_BODY}</html>".encode(), "text/html"),
+        grpc.StatusCode.UNAVAILABLE,
+        "GET {read} failed: Vault at {proxy} (from the -vault-addr flag) answered 200 with a body that is "
+        "not JSON",
+        id="read-not-json",
+    ),
+    pytest.param(
+        Raw(302, headers={"Location": "https://elsewhere.example/ui"}),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "GET {read} failed: Vault at {proxy} (from the -vault-addr flag) redirected the request (302) to "
+        "elsewhere.example; set the address to the active node or a load balancer in front of Vault",
+        id="read-redirect",
     ),
 ]
 
 
-@pytest.mark.parametrize(("answer", "code", "reason"), ODD_READ_ANSWERS)
+@pytest.mark.parametrize(("answer", "code", "message"), ODD_READ_ANSWERS)
 def test_odd_read_answers(
     proxy: FaultProxy,
     faulty: ProviderProcess,
@@ -586,53 +601,16 @@ def test_odd_read_answers(
     read_path: str,
     answer: Fault,
     code: grpc.StatusCode,
-    reason: str,
+    message: str,
 ) -> None:
-    """A read answer without usable data: a clear error naming the object and request, never INTERNAL."""
+    """An unusable read answer (no data, not JSON, a redirect): the object, the request and the reason,
+    never INTERNAL, and the body is never quoted."""
     proxy.inject(read_path, answer)
 
     outcome = mount(stub, faulty, parameters(secret_path), pod=unique("odd-read"))
 
     assert outcome.code == code
-    assert outcome.message == f'objects[0] "value": GET {read_path}: {reason.format(read=read_path)}'
-    assert proxy.count(read_path) == 1
-
-
-@pytest.mark.parametrize(
-    ("answer", "code", "reason"),
-    [
-        pytest.param(
-            Raw(200, f"<html>{PLANTED_BODY}</html>".encode(), "text/html"),
-            grpc.StatusCode.UNAVAILABLE,
-            "Vault at {proxy} (from the -vault-addr flag) answered 200 with a body that is not JSON",
-            id="read-not-json",
-        ),
-        pytest.param(
-            Raw(302, headers={"Location": "https://elsewhere.example/ui"}),
-            grpc.StatusCode.FAILED_PRECONDITION,
-            "Vault at {proxy} (from the -vault-addr flag) redirected the request (302) to elsewhere.example; "
-            "set the address to the active node or a load balancer in front of Vault",
-            id="read-redirect",
-        ),
-    ],
-)
-def test_odd_read_answers_from_the_transport(
-    proxy: FaultProxy,
-    faulty: ProviderProcess,
-    stub: Any,
-    secret_path: str,
-    read_path: str,
-    answer: Fault,
-    code: grpc.StatusCode,
-    reason: str,
-) -> None:
-    """A non-JSON or redirected read: the object, the request and the reason; the body is never quoted."""
-    proxy.inject(read_path, answer)
-
-    outcome = mount(stub, faulty, parameters(secret_path), pod=unique("odd-read"))
-
-    assert outcome.code == code
-    assert outcome.message == f'objects[0] "value": GET {read_path} failed: {reason.format(proxy=proxy.url)}'
+    assert outcome.message == 'objects[0] "value": ' + message.format(read=read_path, proxy=proxy.url)
     assert PLANTED_BODY not in outcome.message
     assert proxy.count(read_path) == 1
 
