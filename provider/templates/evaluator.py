@@ -181,13 +181,11 @@ class _Renderer:
         """`secret` (a read, or a write with arguments) or `pkiCert` (always a write)."""
         if not values or not all(isinstance(value, str) for value in values):
             raise self.fail(f"{name} takes a path and optional key=value strings")
-        args: dict[str, str] = {}
-        for pair in values[1:]:
-            key, equals, item = str.__str__(pair).partition("=")
-            if not equals:
-                raise self.fail(f"{name}: argument {key!r} must be key=value")
-            args[key] = item
-        read = VaultRead.of(name, str.__str__(values[0]), args)
+        path, *pairs = [str.__str__(value) for value in values]
+        try:
+            read = VaultRead.parse(name, path, pairs)
+        except ValueError as exc:
+            raise self.fail(str(exc)) from None
         memo = (name, read)
         if memo not in self.fetched:
             response = self.fetch(read)

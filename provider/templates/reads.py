@@ -8,7 +8,7 @@ checked up front, and could be steered by the contents of another secret.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from provider.templates.errors import TemplateError, position
@@ -39,7 +39,14 @@ class VaultRead:
     write: bool
 
     @classmethod
-    def of(cls, function: str, path: str, arguments: dict[str, str]) -> VaultRead:
+    def parse(cls, function: str, path: str, pairs: Sequence[str]) -> VaultRead:
+        """The read a call `function path "k=v" ...` makes; ValueError names a pair without `=`."""
+        arguments: dict[str, str] = {}
+        for pair in pairs:
+            key, equals, value = pair.partition("=")
+            if not equals:
+                raise ValueError(f"{function}: argument {key!r} must be key=value")
+            arguments[key] = value
         # As consul-template: arguments make `secret` a write; `pkiCert` always issues.
         write = function == "pkiCert" or bool(arguments)
         return cls(path, tuple(sorted(arguments.items())), write)
@@ -68,14 +75,12 @@ def secret_calls(name: str, source: str, tree: tuple[Node, ...]) -> list[SecretC
             line, column = position(source, command.offset)
             raise TemplateError(name, line, column, problem)
         path, *pairs = [arg.value for arg in command.args[1:] if isinstance(arg, Literal)]
-        arguments = {}
-        for pair in pairs:
-            key, equals, value = pair.partition("=")
-            if not equals:
-                line, column = position(source, command.offset)
-                raise TemplateError(name, line, column, f"{head.name}: argument {key!r} must be key=value")
-            arguments[key] = value
-        calls.append(SecretCall(command.offset, VaultRead.of(head.name, path, arguments)))
+        try:
+            read = VaultRead.parse(head.name, path, pairs)
+        except ValueError as exc:
+            line, column = position(source, command.offset)
+            raise TemplateError(name, line, column, str(exc)) from None
+        calls.append(SecretCall(command.offset, read))
     return calls
 
 
