@@ -15,7 +15,17 @@ import math
 from decimal import Decimal
 from typing import Any, TypeGuard
 
-__all__ = ["JsonNumber", "RawJson", "dumps", "dumps_fields", "is_text", "loads", "string_values", "utf8"]
+__all__ = [
+    "JsonNumber",
+    "RawJson",
+    "dumps",
+    "dumps_fields",
+    "is_text",
+    "loads",
+    "string_values",
+    "strings_in",
+    "utf8",
+]
 
 
 class JsonNumber(str):
@@ -60,9 +70,15 @@ def is_text(value: Any) -> TypeGuard[str]:
 def string_values(text: str) -> list[str]:
     """Every string anywhere in a JSON document (keys excepted); [] for text that is not JSON."""
     try:
-        stack: list[Any] = [json.loads(text)]
+        document = json.loads(text)
     except (ValueError, RecursionError):
         return []
+    return strings_in(document)
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string anywhere in a parsed JSON value (keys excepted)."""
+    stack: list[Any] = [value]
     values = []
     while stack:
         item = stack.pop()

@@ -7,7 +7,6 @@ name the object and never quote a value.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from provider import gojson
@@ -53,7 +52,8 @@ def _render(
         raise InvalidRequest(f"{obj.label()}: the rendered template {exc}") from None
     except ProviderError as exc:
         # The engine never quotes a value; the redaction is a second lock on the door.
-        never_show = sensitive + [text for payload in payloads.values() for text in _strings(payload)]
+        answers = [text for payload in payloads.values() for text in gojson.strings_in(payload)]
+        never_show = sensitive + answers
         raise type(exc)(f"{obj.label()}: {redact(str(exc), never_show)}") from None
 
 
@@ -84,15 +84,3 @@ def _files(obj: SecretObject, payload: Any, sensitive: list[str]) -> list[tuple[
         raise
     except ProviderError as exc:
         raise type(exc)(f"{what}: {redact(str(exc), sensitive)}") from None
-
-
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value in a parsed Vault answer (not the keys: messages name those)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
