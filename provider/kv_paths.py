@@ -24,14 +24,13 @@ from provider.connection import VaultConnection
 from provider.deadline import Deadline
 from provider.errors import ProviderError
 from provider.vault import VaultCall, VaultClient
-from provider.vault_requests import VaultRequest
+from provider.vault_requests import V1, VaultRequest
 
-__all__ = ["KvV2Paths", "kv2_data_path"]
+__all__ = ["KvV2Paths", "kv2_data_path", "mount_info"]
 
 # How long a path's mount answer is trusted; a mount upgraded from KV 1 to 2 is seen this late.
 MOUNT_INFO_SECONDS = 600.0
 MOUNT_INFO_CAPACITY = 4096
-_PREFIX = "/v1/"
 
 
 def kv2_data_path(path: str, mount: str) -> str:
@@ -69,11 +68,11 @@ class KvV2Paths:
         """The request to send for a template's GET: on KV v2 with data/ in place, else as it is."""
         if request.method != "GET":
             return request
-        path = request.path[len(_PREFIX) :]
+        path = request.api_path
         mount = self._kv2_mount(connection, token, path, deadline)
         if not mount:
             return request
-        return replace(request, path=_PREFIX + kv2_data_path(path, _without_namespace(mount, connection)))
+        return replace(request, path=V1 + kv2_data_path(path, _without_namespace(mount, connection)))
 
     def _kv2_mount(self, connection: VaultConnection, token: str, path: str, deadline: Deadline) -> str:
         key = (connection.address, connection.namespace, path)
@@ -82,13 +81,11 @@ class KvV2Paths:
             known = self._mounts.get(key)
             if known is not None and known[1] > now:
                 return known[0]
-        call = VaultCall("GET", f"{_PREFIX}sys/internal/ui/mounts/{path}", token=token)
-        try:
-            payload = self._vault.call(connection, call, deadline).payload
-        except ProviderError:
+        info = mount_info(self._vault, connection, token, path, deadline)
+        if info is None:
             # No answer (or not allowed to ask): read the path as written, and ask again next time.
             return ""
-        mount = _kv2_mount_of(payload)
+        mount = _kv2_mount_of(info)
         with self._lock:
             self._mounts[key] = (mount, now + self._seconds)
             self._mounts.move_to_end(key)
@@ -97,11 +94,21 @@ class KvV2Paths:
         return mount
 
 
-def _kv2_mount_of(payload: Any) -> str:
-    """The mount path when the answer describes a KV version 2 mount, else ""."""
+def mount_info(
+    vault: VaultClient, connection: VaultConnection, token: str, path: str, deadline: Deadline
+) -> dict[str, Any] | None:
+    """What Vault says of the mount over `path` (no /v1/): type, path, options; None if it will not say."""
+    call = VaultCall("GET", f"{V1}sys/internal/ui/mounts/{path}", token=token)
+    try:
+        payload = vault.call(connection, call, deadline).payload
+    except ProviderError:
+        return None
     data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, dict):
-        return ""
+    return data if isinstance(data, dict) else None
+
+
+def _kv2_mount_of(data: dict[str, Any]) -> str:
+    """The mount path when the mount information describes a KV version 2 mount, else ""."""
     options = data.get("options")
     version = options.get("version") if isinstance(options, dict) else None
     mount = data.get("path")

@@ -21,7 +21,7 @@ from provider.auth import login, revoke_token
 from provider.connection import VaultConnection, resolve_connection
 from provider.deadline import Deadline
 from provider.errors import ProviderError, redact
-from provider.kv_paths import KvV2Paths
+from provider.kv_paths import KvV2Paths, mount_info
 from provider.mount import request_error
 from provider.object_files import object_files
 from provider.objects import VaultRequest, request_plan
@@ -197,7 +197,7 @@ def _capabilities(
     deadline: Deadline,
 ) -> dict[VaultRequest, list[str]]:
     """The token's capabilities on each request's path (one call for all of them)."""
-    paths = sorted({_api_path(request) for request in requests})
+    paths = sorted({request.api_path for request in requests})
     call = VaultCall("POST", "/v1/sys/capabilities-self", body=gojson.dumps({"paths": paths}), token=token)
     payload = client.call(connection, call, deadline).payload
     data = (
@@ -208,7 +208,7 @@ def _capabilities(
     found = data if isinstance(data, dict) else {}
 
     def of(request: VaultRequest) -> list[str]:
-        listed = found.get(_api_path(request))
+        listed = found.get(request.api_path)
         if listed is None and len(paths) == 1:
             listed = found.get("capabilities")
         return [str(item) for item in listed] if isinstance(listed, list) else []
@@ -220,15 +220,6 @@ def _engine(
     client: VaultClient, connection: VaultConnection, token: str, request: VaultRequest, deadline: Deadline
 ) -> str:
     """The type of the secrets engine mounted over the request's path ("" when Vault will not say)."""
-    call = VaultCall("GET", f"/v1/sys/internal/ui/mounts/{_api_path(request)}", token=token)
-    try:
-        payload = client.call(connection, call, deadline).payload
-    except ProviderError:
-        return ""
-    data = payload.get("data") if isinstance(payload, dict) else None
-    engine = data.get("type") if isinstance(data, dict) else None
+    info = mount_info(client, connection, token, request.api_path, deadline) or {}
+    engine = info.get("type")
     return engine if isinstance(engine, str) else ""
-
-
-def _api_path(request: VaultRequest) -> str:
-    return request.path[len("/v1/") :]

@@ -13,7 +13,9 @@ from urllib.parse import unquote_plus
 
 from provider import gojson
 
-__all__ = ["VaultRequest", "build_request"]
+__all__ = ["V1", "VaultRequest", "build_request"]
+
+V1 = "/v1/"
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
@@ -31,6 +33,11 @@ class VaultRequest:
     def describe(self) -> str:
         """Method and path for messages; never the body."""
         return f"{self.method} {self.path}"
+
+    @property
+    def api_path(self) -> str:
+        """The path without /v1/, as Vault's sys endpoints (capabilities, mounts) take it."""
+        return self.path[len(V1) :]
 
 
 def build_request(
@@ -77,10 +84,10 @@ def _vault_path_problem(path: str) -> str | None:
         return "contains a control character"
     if "#" in path:
         return "must not contain '#'"
-    elements = path[len("/v1/") :].split("/")
+    elements = path[len(V1) :].split("/")
     if any(element in (".", "..") for element in elements):
         return "must not contain '.' or '..' elements"
-    if not path[len("/v1/") :].strip("/"):
+    if not path[len(V1) :].strip("/"):
         return "names no secret (it is empty after /v1/)"
     return None
 
