@@ -19,8 +19,8 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python scripts/gen_proto.py --check
-	$(BIN)/ruff check provider tests scripts bench
-	$(BIN)/ruff format --check provider tests scripts bench
+	$(BIN)/ruff check provider devkit tests scripts bench
+	$(BIN)/ruff format --check provider devkit tests scripts bench
 	$(BIN)/mypy
 	$(BIN)/pytest
 

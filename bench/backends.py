@@ -15,7 +15,7 @@ from typing import Any
 import hvac.exceptions
 
 from bench import layout
-from provider.devkit import (
+from devkit import (
     BackendMissing,
     DevkitError,
     FakeApiServer,
@@ -23,7 +23,7 @@ from provider.devkit import (
     PostgresServer,
     ServiceAccountTokenIssuer,
 )
-from provider.devkit import vault_setup as setup
+from devkit import vault_setup as setup
 
 __all__ = ["Backends", "count_database_leases", "start_backends"]
 

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from provider.devkit import CertificateAuthority, FakeApiServer, ServiceAccountTokenIssuer, write_pem
+from devkit import CertificateAuthority, FakeApiServer, ServiceAccountTokenIssuer, write_pem
 
 __all__ = ["HMAC_SECRET_NAME", "NAMESPACE", "KubeKit", "start_kube_kit"]
 

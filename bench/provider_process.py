@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bench.procfs import ProcessSample, sample_tree
-from provider.driver import ProviderClient
+from provider.tools.driver import ProviderClient
 
 __all__ = ["ProviderFailed", "ProviderProcess"]
 

@@ -38,9 +38,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from provider.devkit import FakeApiServer, OpenBaoServer, ServiceAccountTokenIssuer
-from provider.devkit import vault_setup as setup
-from provider.driver import PodInfo, ProviderCallError, ProviderClient, build_mount_payload
+from devkit import FakeApiServer, OpenBaoServer, ServiceAccountTokenIssuer
+from devkit import vault_setup as setup
+from provider.tools.driver import PodInfo, ProviderCallError, ProviderClient, build_mount_payload
 
 __all__ = ["main"]
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import layout
-from provider.devkit import ServiceAccountTokenIssuer
-from provider.driver import (
+from devkit import ServiceAccountTokenIssuer
+from provider.tools.driver import (
     PodInfo,
     ProviderCallError,
     ProviderClient,

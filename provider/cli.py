@@ -10,7 +10,8 @@ import platform
 import sys
 from collections.abc import Sequence
 
-from provider import PROVIDER_NAME, __version__, logs
+from provider import PROVIDER_NAME, __version__
+from provider.serve import logs
 from provider.settings import FlagError, parse_settings, usage
 
 __all__ = ["main"]
@@ -34,20 +35,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROVIDER_NAME} {__version__} (python {platform.python_version()})")
         return 0
     logs.configure(settings.log_level, settings.log_format)
-    from provider.server import run
+    from provider.serve.server import run
 
     return run(settings)
 
 
 def _tool(name: str, args: list[str]) -> int:
     if name == "mount":
-        from provider.driver.cli import main as mount_main
+        from provider.tools.driver.cli import main as mount_main
 
         return mount_main(args)
     if name == "lint":
-        from provider.lint import main as lint_main
+        from provider.tools.lint import main as lint_main
 
         return lint_main(args)
-    from provider.demo import main as demo_main
+    from devkit.demo import main as demo_main
 
     return demo_main(args)

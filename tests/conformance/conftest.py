@@ -25,7 +25,7 @@ from harness import ProviderProcess, backend_unavailable
 from stub_provider import StubProvider
 from twins import TwinMounts
 
-from provider.devkit import BackendMissing
+from devkit import BackendMissing
 
 GO_MODULE = Path(__file__).resolve().parent / "driverclient"
 _BUILD_TIMEOUT_SECONDS = 900

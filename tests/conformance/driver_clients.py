@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provider.driver import DEFAULT_PERMISSION, InvalidPayloadPath, ProviderCallError, ProviderClient
+from provider.tools.driver import DEFAULT_PERMISSION, InvalidPayloadPath, ProviderCallError, ProviderClient
 
 __all__ = [
     "FILE_WRITE_ERROR",

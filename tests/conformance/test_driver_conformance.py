@@ -35,8 +35,8 @@ from stub_provider import StubProvider, mount_response
 from twins import Twin, TwinMounts, assert_conformant
 from volume_trees import DATA_DIR, VolumeTree, data_dir_name, file_identities, read_tree
 
+from devkit import PostgresServer
 from provider import __version__
-from provider.devkit import PostgresServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 

@@ -19,10 +19,10 @@ import pytest
 from render import EXAMPLES_DIR, REPO, TARGETS, load_yaml
 
 import provider
-from provider.driver.attributes import PodInfo, build_mount_payload
-from provider.driver.spc import parse_secret_provider_classes
+from provider.request.mount_request import parse_mount_request
 from provider.settings import FlagError, Settings, parse_settings
-from provider.spc import parse_mount_request
+from provider.tools.driver.attributes import PodInfo, build_mount_payload
+from provider.tools.driver.manifests import parse_secret_provider_classes
 
 pytestmark = pytest.mark.deploy
 

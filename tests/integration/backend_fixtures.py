@@ -35,14 +35,14 @@ from harness import (
     write_key_file,
 )
 
-from provider.devkit import (
+from devkit import (
     BackendMissing,
     FakeApiServer,
     OpenBaoServer,
     PostgresServer,
     ServiceAccountTokenIssuer,
 )
-from provider.devkit import vault_setup as setup
+from devkit import vault_setup as setup
 
 APP_POLICY = """
 path "secret/data/app/*" { capabilities = ["read"] }

@@ -27,7 +27,7 @@ import requests
 from harness import ProviderProcess, pod_uid, provider_argv, provider_env, write_key_file
 from prometheus_client.parser import text_string_to_metric_families
 
-from provider.devkit import (
+from devkit import (
     CertificateAuthority,
     FakeApiServer,
     JsonHttpServer,
@@ -37,8 +37,8 @@ from provider.devkit import (
     StubResponse,
     write_pem,
 )
-from provider.driver import PodInfo, build_mount_payload
-from provider.kube import SERVICE_ACCOUNT_DIR_ENV
+from provider.serve.kube import SERVICE_ACCOUNT_DIR_ENV
+from provider.tools.driver import PodInfo, build_mount_payload
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 
 __all__ = [

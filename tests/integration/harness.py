@@ -30,8 +30,8 @@ from typing import Any, NoReturn
 import pytest
 import requests
 
-from provider.devkit import BackendMissing, OpenBaoServer, ServiceAccountTokenIssuer
-from provider.driver import MountResult, PodInfo, ProviderClient, build_mount_payload
+from devkit import BackendMissing, OpenBaoServer, ServiceAccountTokenIssuer
+from provider.tools.driver import MountResult, PodInfo, ProviderClient, build_mount_payload
 
 __all__ = [
     "REPO_ROOT",

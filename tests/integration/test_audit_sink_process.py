@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from harness import StartProvider, VaultEnv, pod_uid, unique
 
-from provider.driver import ProviderCallError
+from provider.tools.driver import ProviderCallError
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ import requests
 from cluster_kit import health_base, metric_samples
 from harness import ProviderProcess, StartProvider, VaultEnv, pod_uid, unique
 
-from provider.devkit import PostgresServer, ServiceAccountTokenIssuer
-from provider.devkit import vault_setup as setup
-from provider.driver import MountResult, ProviderCallError
+from devkit import PostgresServer, ServiceAccountTokenIssuer
+from devkit import vault_setup as setup
+from provider.tools.driver import MountResult, ProviderCallError
 
 pytestmark = pytest.mark.integration
 

@@ -41,10 +41,10 @@ from cluster_kit import (
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from harness import ProviderProcess, UnixForwarder, VaultEnv, pod_uid, unique
 
-from provider.devkit import ServiceAccountTokenIssuer, free_port
-from provider.driver import ProviderCallError
-from provider.health import HealthServer
-from provider.metrics import Metrics
+from devkit import ServiceAccountTokenIssuer, free_port
+from provider.serve.health import HealthServer
+from provider.serve.metrics import Metrics
+from provider.tools.driver import ProviderCallError
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from harness import backend_unavailable
 
-from provider.devkit import (
+from devkit import (
     TOKENREVIEW_PATH,
     BackendMissing,
     CertificateAuthority,
@@ -31,7 +31,7 @@ from provider.devkit import (
     StubResponse,
     kube_status,
 )
-from provider.devkit import vault_setup as setup
+from devkit import vault_setup as setup
 
 pytestmark = pytest.mark.integration
 

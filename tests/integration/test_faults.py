@@ -23,7 +23,7 @@ import pytest
 from fault_proxy import LOGIN, Drip, Fault, FaultProxy, Hang, Raw, Reset, Slow, Status, TcpRelay, Truncate
 from harness import ProviderProcess, VaultEnv, provider_argv, provider_env, unique, write_key_file
 
-from provider.devkit import ServiceAccountTokenIssuer
+from devkit import ServiceAccountTokenIssuer
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 
 pytestmark = pytest.mark.integration

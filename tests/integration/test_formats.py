@@ -16,7 +16,7 @@ import grpc
 import pytest
 from harness import ProviderProcess, VaultEnv, unique
 
-from provider.driver import DATA_DIR, MountResult, ProviderCallError
+from provider.tools.driver import DATA_DIR, MountResult, ProviderCallError
 
 pytestmark = pytest.mark.integration
 

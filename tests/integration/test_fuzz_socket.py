@@ -22,8 +22,8 @@ from harness import ProviderProcess, VaultEnv, pod_uid, unique
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from provider.devkit import ServiceAccountTokenIssuer, free_port
-from provider.driver import PodInfo, build_mount_payload, validate_payload_paths
+from devkit import ServiceAccountTokenIssuer, free_port
+from provider.tools.driver import PodInfo, build_mount_payload, validate_payload_paths
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from harness import VaultEnv, pod_uid, unique
 
-from provider.devkit import PostgresServer, ServiceAccountTokenIssuer
-from provider.lint import main
+from devkit import PostgresServer, ServiceAccountTokenIssuer
+from provider.tools.lint import main
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from harness import SERVER_NAME, ProviderProcess, UnixForwarder, VaultEnv, pod_uid, unique
 
-from provider.devkit import CertificateAuthority, OpenBaoServer, PostgresServer, free_port, write_pem
-from provider.devkit import vault_setup as setup
-from provider.driver import DATA_DIR, MountResult, ProviderCallError
+from devkit import CertificateAuthority, OpenBaoServer, PostgresServer, free_port, write_pem
+from devkit import vault_setup as setup
+from provider.tools.driver import DATA_DIR, MountResult, ProviderCallError
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ import grpc
 import pytest
 from harness import ProviderProcess, StartProvider, VaultEnv, unique
 
+from devkit import JsonHttpServer, StubRequest, StubResponse, free_port
 from provider import PROVIDER_NAME, __version__
-from provider.devkit import JsonHttpServer, StubRequest, StubResponse, free_port
-from provider.driver import MountResult, ProviderCallError
+from provider.tools.driver import MountResult, ProviderCallError
 
 pytestmark = pytest.mark.integration
 

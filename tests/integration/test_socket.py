@@ -32,8 +32,8 @@ from harness import (
     write_key_file,
 )
 
-from provider.devkit import ServiceAccountTokenIssuer
-from provider.driver import MountResult
+from devkit import ServiceAccountTokenIssuer
+from provider.tools.driver import MountResult
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 
 pytestmark = pytest.mark.integration

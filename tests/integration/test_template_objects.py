@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from harness import ProviderProcess, StartProvider, VaultEnv, unique
 
-from provider.devkit import PostgresServer
-from provider.driver import MountResult, ProviderCallError
+from devkit import PostgresServer
+from provider.tools.driver import MountResult, ProviderCallError
 
 pytestmark = pytest.mark.integration
 

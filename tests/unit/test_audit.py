@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from provider.audit import AuditSink
-from provider.mount import ObjectRecord
-from provider.objects import SecretObject, parse_objects
+from provider.mount.mounter import ObjectRecord
+from provider.request.mount_request import PodIdentity, parse_mount_request
+from provider.request.objects import SecretObject, parse_objects
+from provider.serve.audit import AuditSink
 from provider.settings import FlagError, parse_settings
-from provider.spc import PodIdentity, parse_mount_request
 
 POD = PodIdentity(namespace="team-a", name="app-0", uid="0b9f-uid", service_account="app")
 TIME = "2026-11-28T12:00:00.000Z"

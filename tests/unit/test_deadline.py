@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from provider.deadline import DEFAULT_BUDGET_SECONDS, Deadline
 from provider.errors import Cancelled, DeadlineExceeded
+from provider.vault.deadline import DEFAULT_BUDGET_SECONDS, Deadline
 
 
 class FakeClock:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from provider.driver import (
+from provider.tools.driver import (
     InvalidSecretProviderClass,
     PodInfo,
     build_mount_payload,

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
-from provider.driver import (
+from provider.tools.driver import (
     DATA_DIR,
     MAX_RECEIVE_BYTES,
     File,

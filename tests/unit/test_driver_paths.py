@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider.driver import InvalidPayloadPath, validate_payload_paths
+from provider.tools.driver import InvalidPayloadPath, validate_payload_paths
 
 
 @pytest.mark.parametrize(

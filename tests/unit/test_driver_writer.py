@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from provider.driver import DATA_DIR, File, InvalidPayloadPath, write_payloads
+from provider.tools.driver import DATA_DIR, File, InvalidPayloadPath, write_payloads
 
 TIMESTAMPED = re.compile(r"^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\w+$")
 

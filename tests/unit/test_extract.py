@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from provider.errors import SecretNotFound, VaultUnavailable
-from provider.extract import ExtractError, decode, envelope, require_data, response_data, select_key
-from provider.gojson import loads
+from provider.render.extract import ExtractError, decode, envelope, require_data, response_data, select_key
+from provider.render.gojson import loads
 
 KV1 = loads(
     '{"request_id":"r1","lease_id":"","lease_duration":2764800,"renewable":false,"data":'

@@ -24,11 +24,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provider.driver import validate_payload_paths
 from provider.errors import InvalidRequest, ProviderError
-from provider.object_templates import render_template
-from provider.objects import METHODS
-from provider.spc import MountConfig, parse_mount_request
+from provider.request.mount_request import MountConfig, parse_mount_request
+from provider.request.objects import METHODS
+from provider.request.template_plan import render_template
+from provider.tools.driver import validate_payload_paths
 
 PLANTED_TOKEN = "eyJhbGciOiJQTEFOVEVEIn0.eyJzdWIiOiJmdXp6In0.planted-token-sig-51c0de"
 PLANTED_SECRET = "planted-secret-arg-9f3b7e"

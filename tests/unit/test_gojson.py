@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from provider.gojson import JsonNumber, RawJson, dumps, dumps_fields, loads
+from provider.render.gojson import JsonNumber, RawJson, dumps, dumps_fields, loads
 
 
 @pytest.mark.parametrize(

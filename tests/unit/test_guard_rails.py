@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from provider.connection import VaultConnection, resolve_connection
 from provider.errors import InvalidRequest
+from provider.request.mount_request import ConnectionOverrides
 from provider.settings import parse_settings
-from provider.spc import ConnectionOverrides
+from provider.vault.target import VaultConnection, resolve_connection
 
 VAULT = "https://vault.example:8200"
 BACKUP = "https://backup.example:8200"

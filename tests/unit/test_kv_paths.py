@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider.kv_paths import kv2_data_path
+from provider.vault.kv_paths import kv2_data_path
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,18 @@ from typing import Any
 
 import pytest
 
-from provider import gojson
-from provider.leases import CERT_SHARE, REFETCH_SHARE, RENEW_SHARE, Held, LeaseCache, LeaseKey, hold_policy
-from provider.objects import VaultRequest
-from provider.vault import VaultReply
+from provider.mount.leases import (
+    CERT_SHARE,
+    REFETCH_SHARE,
+    RENEW_SHARE,
+    Held,
+    LeaseCache,
+    LeaseKey,
+    hold_policy,
+)
+from provider.render import gojson
+from provider.request.objects import VaultRequest
+from provider.vault.client import VaultReply
 
 NOW = 500.0  # monotonic
 WALL = 1_700_000_000.0  # time.time()

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from provider.connection import resolve_connection
-from provider.driver.attributes import PodInfo, build_mount_payload
 from provider.errors import InvalidRequest
-from provider.lint import main
+from provider.request.mount_request import parse_mount_request
 from provider.settings import parse_settings
-from provider.spc import parse_mount_request
+from provider.tools.driver.attributes import PodInfo, build_mount_payload
+from provider.tools.lint import main
+from provider.vault.target import resolve_connection
 
 OBJECT = "- objectName: a\n  secretPath: secret/data/a\n"
 GOOD_PARAMETERS = {"roleName": "app", "objects": OBJECT}

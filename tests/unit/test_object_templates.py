@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from provider import gojson
 from provider.errors import InvalidRequest, SecretNotFound, VaultUnavailable
-from provider.object_templates import render_template
-from provider.objects import SecretObject, VaultRequest, parse_objects
+from provider.render import gojson
+from provider.request.objects import SecretObject, VaultRequest, parse_objects
+from provider.request.template_plan import render_template
 
 
 def objects_of(text: str) -> tuple[tuple[SecretObject, ...], list[str]]:

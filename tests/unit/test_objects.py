@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from provider import gojson
-from provider.objects import SecretObject, VaultRequest, parse_objects
+from provider.render import gojson
+from provider.request.objects import SecretObject, VaultRequest, parse_objects
 
 MINIMAL = {"objectName": "a", "secretPath": "secret/data/a"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider.payload_paths import MAX_ELEMENT_BYTES, MAX_PATH_BYTES, path_conflicts, path_problem
+from provider.render.file_paths import MAX_ELEMENT_BYTES, MAX_PATH_BYTES, path_conflicts, path_problem
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider.retry import RetryPolicy, parse_retry_after, retryable_status
+from provider.vault.retry import RetryPolicy, parse_retry_after, retryable_status
 
 # retry number, lowest wait (random 0.0), highest wait (random 1.0) for the default policy:
 # base 0.25 s doubling, equal jitter (half the step fixed, half random).

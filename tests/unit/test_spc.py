@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from provider.errors import InvalidRequest
-from provider.objects import VaultRequest
-from provider.spc import (
+from provider.request.mount_request import (
     DEFAULT_AUDIENCE,
     ConnectionOverrides,
     MountConfig,
     PodIdentity,
     parse_mount_request,
 )
+from provider.request.objects import VaultRequest
 
 TESTDATA = Path(__file__).parent.parent / "testdata"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJQTEFOVEVELVRPS0VOIn0.planted-token-signature"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from provider.gojson import JsonNumber
-from provider.templates import Limits, TemplateError, VaultRead, parse, render
+from provider.render.gojson import JsonNumber
+from provider.render.templates import Limits, TemplateError, VaultRead, parse, render
 
 KV2 = {
     "request_id": "r-1",

@@ -16,7 +16,14 @@ from dataclasses import replace
 import pytest
 
 from provider.errors import PermissionDenied, VaultUnavailable
-from provider.token_cache import REFRESH_SHARE, CachedToken, TokenCache, TokenKey, cached_token, jwt_digest
+from provider.mount.token_cache import (
+    REFRESH_SHARE,
+    CachedToken,
+    TokenCache,
+    TokenKey,
+    cached_token,
+    jwt_digest,
+)
 
 LEASE = 30  # seconds; refresh point at 20
 

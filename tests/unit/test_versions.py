@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from provider.hmac_key import KEY_BYTES, HmacKeyError, load_key_file, new_key
-from provider.versions import object_version
+from provider.render.version_hmac import object_version
+from provider.serve.hmac_key import KEY_BYTES, HmacKeyError, load_key_file, new_key
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from provider import yamldoc
-from provider.yamldoc import YamlError, compose, plain_int, to_value
+from provider.request import yamldoc
+from provider.request.yamldoc import YamlError, compose, plain_int, to_value
 
 
 def load(text: str) -> Any:

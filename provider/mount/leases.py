@@ -1,0 +1,238 @@
+"""Dynamic secrets kept across rotation polls: database credentials, leased secrets, PKI certificates.
+
+Upstream re-issues these on every poll, which piles up leases and flips credentials
+under running applications. Here an answer that carries a lease is kept for that
+pod and that exact request and served again, so files and versions stay the same
+while the credential lives:
+
+- a renewable lease is checked on each poll (one cheap lookup, so a revoked lease
+  is replaced at once) and renewed in place at 2/3 of its duration, by its original
+  duration, which never shortens it; when Vault will not extend it further (max TTL
+  near) or refuses, the secret is issued anew;
+- a lease that cannot be renewed is fetched again at 85% of its duration;
+- a PKI certificate (no lease, an `expiration`) is kept until 2/3 of its validity.
+
+Static reads (KV and the like) are never kept: they are cheap, and a changed secret
+or policy must show on the next poll.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from provider.errors import DeadlineExceeded, ProviderError
+from provider.render import gojson
+from provider.request.objects import VaultRequest
+from provider.vault.client import VaultCall, VaultClient, VaultReply
+from provider.vault.deadline import Deadline
+from provider.vault.target import VaultConnection
+
+__all__ = ["Held", "LeaseCache", "LeaseKeeper", "LeaseKey", "hold_policy"]
+
+RENEW_SHARE = 2 / 3
+REFETCH_SHARE = 0.85
+CERT_SHARE = 2 / 3
+
+
+class _KeyLock:
+    """A lock per LeaseKey, alive only while some Mount holds it (weakly referenced)."""
+
+    __slots__ = ("__weakref__", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LeaseKey:
+    """One pod's one request: a kept answer is only ever served to the identity that obtained it."""
+
+    address: str
+    namespace: str
+    auth_mount: str
+    role: str
+    identity: str  # who Vault logged the pod in as
+    pod_uid: str
+    request: VaultRequest
+
+
+@dataclass(frozen=True)
+class Held:
+    """A kept answer and when to look at it again (monotonic seconds)."""
+
+    reply: VaultReply
+    lease_id: str
+    renewable: bool
+    duration: float
+    expires_at: float
+    refresh_at: float
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(str(value)) if value is not None and not isinstance(value, bool) else 0.0
+    except ValueError:
+        return 0.0
+
+
+def hold_policy(request: VaultRequest, reply: VaultReply, now: float, wall_now: float) -> Held | None:
+    """How long to keep an answer, or None for answers that are read afresh on every poll."""
+    payload = reply.payload if isinstance(reply.payload, dict) else {}
+    lease_id = payload.get("lease_id")
+    duration = _number(payload.get("lease_duration"))
+    if isinstance(lease_id, str) and lease_id and duration > 0:
+        renewable = payload.get("renewable") is True
+        share = RENEW_SHARE if renewable else REFETCH_SHARE
+        return Held(reply, lease_id, renewable, duration, now + duration, now + duration * share)
+    data = payload.get("data")
+    if request.method != "GET" and isinstance(data, dict) and "certificate" in data:
+        validity = _number(data.get("expiration")) - wall_now
+        if validity > 0:
+            return Held(reply, "", False, validity, now + validity, now + validity * CERT_SHARE)
+    return None
+
+
+class LeaseCache:
+    """Kept answers, least recently used first out, expired ones dropped as found."""
+
+    def __init__(self, capacity: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._capacity = capacity
+        self._clock = clock
+        self._entries: OrderedDict[LeaseKey, Held] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: LeaseKey) -> Held | None:
+        with self._lock:
+            held = self._entries.get(key)
+            if held is None:
+                return None
+            if held.expires_at <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return held
+
+    def put(self, key: LeaseKey, held: Held | None) -> None:
+        """Keep `held` for `key`; None forgets the key."""
+        if self._capacity <= 0:
+            return
+        with self._lock:
+            self._entries.pop(key, None)
+            if held is not None:
+                self._entries[key] = held
+            now = self._clock()
+            for stale in [k for k, v in self._entries.items() if v.expires_at <= now]:
+                del self._entries[stale]
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+
+class LeaseKeeper:
+    """Serves a request from the cache when its lease allows, else asks Vault and keeps the answer."""
+
+    def __init__(
+        self,
+        vault: VaultClient,
+        cache: LeaseCache,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._vault = vault
+        self._cache = cache
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._key_locks: weakref.WeakValueDictionary[LeaseKey, _KeyLock] = weakref.WeakValueDictionary()
+        self._key_locks_guard = threading.Lock()
+
+    def fetch(
+        self,
+        key: LeaseKey,
+        connection: VaultConnection,
+        token: str,
+        deadline: Deadline,
+        issue: Callable[[], VaultReply],
+    ) -> tuple[VaultReply, str]:
+        """The answer for `key.request` and how it was had: "new", "kept" or "renewed"."""
+        # One Mount at a time per pod and request, so two volumes never issue twice.
+        with self._key_locks_guard:
+            key_lock = self._key_locks.get(key)
+            if key_lock is None:
+                key_lock = self._key_locks[key] = _KeyLock()
+        # Per key, not striped: a Vault that hangs for one pod must not hold up another.
+        if not key_lock.lock.acquire(timeout=deadline.remaining()):
+            raise DeadlineExceeded(
+                "another Mount of this pod was still fetching the same secret at the deadline"
+            )
+        try:
+            held = self._cache.get(key)
+            if held is not None:
+                outcome = self._keep(key, held, connection, token, deadline)
+                if outcome is not None:
+                    return held.reply, outcome
+            reply = issue()
+            self._cache.put(key, hold_policy(key.request, reply, self._clock(), self._wall_clock()))
+            return reply, "new"
+        finally:
+            key_lock.lock.release()
+
+    def _keep(
+        self, key: LeaseKey, held: Held, connection: VaultConnection, token: str, deadline: Deadline
+    ) -> str | None:
+        """ "kept"/"renewed" when `held` may be served again, None when it must be issued anew."""
+        now = self._clock()
+        if not held.lease_id:
+            return "kept" if now < held.refresh_at else None
+        if now >= held.refresh_at:
+            if held.renewable and self._renew(key, held, connection, token, deadline):
+                return "renewed"
+            return None
+        return "kept" if self._alive(held, connection, token, deadline) else None
+
+    def _lease_call(self, path: str, body: dict[str, Any], token: str) -> VaultCall:
+        return VaultCall("PUT", path, body=gojson.dumps(body), token=token)
+
+    def _alive(self, held: Held, connection: VaultConnection, token: str, deadline: Deadline) -> bool:
+        """Whether Vault still knows the lease (an operator may have revoked it)."""
+        call = self._lease_call("/v1/sys/leases/lookup", {"lease_id": held.lease_id}, token)
+        try:
+            self._vault.call(connection, call, deadline)
+        except ProviderError as exc:
+            if exc.status in (400, 404):
+                return False
+            if exc.status == 403:
+                # The role's policy does not allow lookups (token_no_default_policy): we
+                # cannot tell, so keep the lease until its renewal point.
+                return True
+            raise
+        return True
+
+    def _renew(
+        self, key: LeaseKey, held: Held, connection: VaultConnection, token: str, deadline: Deadline
+    ) -> bool:
+        """Renew by the original duration; False when Vault refuses or will not extend it any more."""
+        body = {"lease_id": held.lease_id, "increment": int(held.duration)}
+        try:
+            reply = self._vault.call(
+                connection, self._lease_call("/v1/sys/leases/renew", body, token), deadline
+            )
+        except ProviderError as exc:
+            if exc.status in (400, 403, 404):
+                return False
+            raise
+        payload = reply.payload if isinstance(reply.payload, dict) else {}
+        granted = _number(payload.get("lease_duration"))
+        now = self._clock()
+        if now + granted <= held.expires_at:
+            # Capped by the max TTL: the lease ends when it ends; issue a successor now.
+            return False
+        self._cache.put(key, replace(held, expires_at=now + granted, refresh_at=now + granted * RENEW_SHARE))
+        return True

@@ -1,0 +1,117 @@
+"""HTTP health and metrics on `-health-addr`: /health/live, /health/ready, /metrics.
+
+Both probes ask our own gRPC server, over the same unix socket the driver uses,
+through the standard grpc.health.v1 service. They never ask Vault: a Vault outage
+must not make the kubelet restart every provider pod in the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from provider.serve.metrics import Metrics
+
+__all__ = ["HealthServer", "parse_address"]
+
+PROBE_TIMEOUT_SECONDS = 2.0
+
+log = logging.getLogger("provider.health")
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """Go-style listen address: ':8080' (all interfaces), 'host:8080', '[::1]:8080'."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"invalid -health-addr {address!r}: use host:port or :port")
+    return host.strip("[]"), int(port)
+
+
+class HealthServer:
+    """Serves probes and metrics from a daemon thread until `stop`."""
+
+    def __init__(self, address: str, socket_path: Path, metrics: Metrics) -> None:
+        self._bind = parse_address(address)
+        self._metrics = metrics
+        self._channel = grpc.insecure_channel(f"unix://{socket_path}")
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._draining = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1] if self._httpd else self._bind[1]
+
+    def start(self) -> None:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:
+                status, content_type, body = server.answer(self.path)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Probes every few seconds are not worth a log line."""
+
+        httpd = ThreadingHTTPServer(self._bind, Handler)
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        # A short poll interval keeps shutdown quick; the loop is idle otherwise.
+        threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="health", daemon=True
+        ).start()
+        log.info("health and metrics on %s:%d", self._bind[0] or "*", self.port)
+
+    def draining(self) -> None:
+        """From now on readiness fails: the provider is shutting down."""
+        self._draining.set()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        self._channel.close()
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        route = path.split("?", 1)[0]
+        if route == "/metrics":
+            return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.exposition()
+        if route not in ("/health/live", "/health/ready"):
+            return 404, "text/plain", b"not found\n"
+        if self._draining.is_set():
+            # Not ready for new pods; but alive, so the kubelet lets in-flight Mounts finish
+            # within the termination grace instead of killing the container.
+            if route == "/health/ready":
+                return 503, "text/plain", b"shutting down\n"
+            return 200, "text/plain", b"draining\n"
+        problem = self._probe()
+        if problem is None:
+            return 200, "text/plain", b"ok\n"
+        if self._draining.is_set():
+            # The drain began while we asked: that, not the gRPC status, is the answer.
+            return self.answer(path)
+        return 503, "text/plain", f"{problem}\n".encode()
+
+    def _probe(self) -> str | None:
+        """None when our gRPC server answers SERVING over its socket, else why not."""
+        try:
+            answer = self._health.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=PROBE_TIMEOUT_SECONDS
+            )
+        except grpc.RpcError as exc:
+            return f"gRPC server not answering: {exc.code().name}"
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            return f"gRPC server is {health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)}"
+        return None

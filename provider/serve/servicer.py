@@ -1,0 +1,199 @@
+"""The gRPC face: Version and Mount, and the one table from errors to status codes.
+
+Nothing below this module knows about gRPC or protobuf. Each Mount logs exactly
+one line (pod, SecretProviderClass, object count, duration, code) and never the
+request's attributes, secrets, tokens or contents.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any
+
+import grpc
+
+from provider import PROVIDER_NAME, __version__
+from provider.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    InvalidRequest,
+    KubernetesUnavailable,
+    PermissionDenied,
+    ProviderError,
+    ResponseTooLarge,
+    SecretNotFound,
+    VaultRejected,
+    VaultUnavailable,
+)
+from provider.mount.mounter import Mounter, MountResult
+from provider.request.mount_request import MountConfig, PodIdentity, identify, parse_mount_request
+from provider.serve.audit import AuditSink
+from provider.serve.metrics import Metrics
+from provider.settings import DRIVER_RECEIVE_LIMIT_BYTES
+from provider.v1alpha1 import service_pb2, service_pb2_grpc
+from provider.vault.deadline import Deadline
+
+__all__ = ["API_VERSION", "CODES", "DEFAULT_MAX_RESPONSE_BYTES", "ProviderServicer"]
+
+API_VERSION = "v1alpha1"
+DEFAULT_MAX_RESPONSE_BYTES = DRIVER_RECEIVE_LIMIT_BYTES
+# A Kubernetes Secret holds at most 1 MiB; the driver warns above that too.
+SECRET_SYNC_LIMIT_BYTES = 1024 * 1024
+
+CODES: dict[type[ProviderError], grpc.StatusCode] = {
+    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    SecretNotFound: grpc.StatusCode.NOT_FOUND,
+    VaultRejected: grpc.StatusCode.FAILED_PRECONDITION,
+    VaultUnavailable: grpc.StatusCode.UNAVAILABLE,
+    KubernetesUnavailable: grpc.StatusCode.UNAVAILABLE,
+    ResponseTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Cancelled: grpc.StatusCode.CANCELLED,
+}
+
+log = logging.getLogger("provider.mount")
+
+
+def status_for(error: ProviderError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        if cls in CODES:
+            return CODES[cls]
+    return grpc.StatusCode.INTERNAL
+
+
+class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
+    def __init__(
+        self,
+        mounter: Mounter,
+        metrics: Metrics,
+        max_concurrent_mounts: int = 32,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_file_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        audit: AuditSink | None = None,
+    ) -> None:
+        self._audit = audit
+        self._max_file_bytes = max_file_bytes
+        self._mounter = mounter
+        self._metrics = metrics
+        self._max_response_bytes = max_response_bytes
+        self._slots = threading.BoundedSemaphore(max_concurrent_mounts)
+
+    def Version(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return service_pb2.VersionResponse(
+            version=API_VERSION, runtime_name=PROVIDER_NAME, runtime_version=__version__
+        )
+
+    def Mount(self, request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.monotonic()
+        deadline = Deadline(context.time_remaining())
+        context.add_callback(deadline.cancel)
+        config: MountConfig | None = None
+        result: MountResult | None = None
+        code = grpc.StatusCode.OK
+        objects = 0
+        self._metrics.mounts_in_flight.inc()
+        try:
+            config = parse_mount_request(
+                request.attributes,
+                request.secrets,
+                request.target_path,
+                request.permission,
+                token_optional=self._mounter.requests_tokens,
+            )
+            objects = len(config.objects)
+            with self._slot(deadline):
+                result = self._mounter.mount(config, deadline)
+            response = _response(result)
+            self._check_size(response, config.pod.describe())
+            return response
+        except ProviderError as exc:
+            code = status_for(exc)
+            context.abort(code, str(exc))
+        except Exception as exc:
+            # A bug of ours: keep serving. Log where it happened but not the exception's
+            # text, which could quote request data.
+            code = grpc.StatusCode.INTERNAL
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("unexpected %s in Mount\n%s", type(exc).__name__, where)
+            context.abort(code, "internal error in the Vault provider; see the provider's log")
+        finally:
+            seconds = time.monotonic() - started
+            self._metrics.mounts_in_flight.dec()
+            # A rejected request still gets its line, with the names it carried.
+            if config:
+                namespace, pod, spc = config.pod.namespace, config.pod.name, config.spc_name
+            else:
+                namespace, pod, spc = identify(request.attributes)
+            self._metrics.mount_done(code.name, seconds, namespace, spc)
+            log.info(
+                "mount pod=%s/%s spc=%s objects=%d duration_ms=%.1f code=%s",
+                namespace,
+                pod,
+                spc,
+                objects,
+                seconds * 1000,
+                code.name,
+                extra={"pod": f"{namespace}/{pod}", "spc": spc, "objects": objects, "code": code.name},
+            )
+            if self._audit is not None:
+                self._audit.record(
+                    config.pod if config else PodIdentity(namespace, pod, "unknown", "unknown"),
+                    spc,
+                    code.name,
+                    seconds,
+                    result.records if result and code == grpc.StatusCode.OK else None,
+                    config.objects if config else (),
+                )
+        raise AssertionError("unreachable: context.abort raises")
+
+    def _slot(self, deadline: Deadline) -> _Slot:
+        return _Slot(self._slots, deadline)
+
+    def _check_size(self, response: Any, pod: str) -> None:
+        """Refuse answers the driver cannot take; warn about ones a synced Secret cannot hold."""
+        for file in response.files:
+            if len(file.contents) > self._max_file_bytes:
+                raise ResponseTooLarge(
+                    f"file {file.path!r} would hold {len(file.contents)} bytes, over this provider's "
+                    f"{self._max_file_bytes}-byte limit per file (-max-file-bytes)"
+                )
+        size = response.ByteSize()
+        if size > SECRET_SYNC_LIMIT_BYTES:
+            log.warning(
+                "the volume of pod %s holds %d bytes: syncing it to a Kubernetes Secret (1 MiB) may fail",
+                pod,
+                size,
+            )
+        if size > self._max_response_bytes:
+            biggest = max(response.files, key=lambda f: len(f.contents))
+            raise ResponseTooLarge(
+                f"the volume would hold {size} bytes, over the driver's {self._max_response_bytes}-byte "
+                f"receive limit (largest file: {biggest.path!r}, {len(biggest.contents)} bytes); "
+                "select single keys with secretKey or raise the driver's --max-call-recv-msg-size"
+            )
+
+
+class _Slot:
+    """A concurrency slot, waited for no longer than the Mount's deadline."""
+
+    def __init__(self, semaphore: threading.BoundedSemaphore, deadline: Deadline) -> None:
+        self._semaphore = semaphore
+        self._deadline = deadline
+
+    def __enter__(self) -> None:
+        if not self._semaphore.acquire(timeout=self._deadline.remaining()):
+            raise DeadlineExceeded("the provider was busy with other Mounts until the deadline passed")
+
+    def __exit__(self, *exc: object) -> None:
+        self._semaphore.release()
+
+
+def _response(result: MountResult) -> Any:
+    return service_pb2.MountResponse(
+        files=[service_pb2.File(path=f.path, mode=f.mode, contents=f.contents) for f in result.files],
+        object_version=[service_pb2.ObjectVersion(id=i, version=v) for i, v in result.versions],
+    )
