@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/vault-csi-provider demo
+	$(BIN)/python -m devkit.demo
 
 test: $(BIN)/.installed
 	bash scripts/ensure-postgres.sh
@@ -22,6 +22,7 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check provider devkit tests scripts bench
 	$(BIN)/ruff format --check provider devkit tests scripts bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/pytest
 
 # Not part of `make test`: figures, not pass/fail. Extra flags: make bench BENCH_ARGS='--quick'

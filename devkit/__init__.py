@@ -1,9 +1,9 @@
-"""Real backends for the integration tests and the demo, all on 127.0.0.1.
+"""Real backends and stand-ins for the tests, the benchmarks and `make demo`, all on 127.0.0.1.
 
 OpenBao (a real dev server), PostgreSQL (a private cluster), a fake kube-apiserver that
 answers TokenReviews for service-account shaped tokens we sign ourselves, a throwaway CA,
-and helpers that configure OpenBao's engines and auth methods. Nothing here is imported by
-the provider itself.
+and helpers that configure OpenBao's engines and auth methods. Not part of the wheel or the
+image: the provider never imports it (`provider` is one package, `devkit` another).
 """
 
 from __future__ import annotations

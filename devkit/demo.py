@@ -1,4 +1,4 @@
-"""`vault-csi-provider demo`: the whole path on one machine, with nothing to install but this package.
+"""`make demo` (`python -m devkit.demo`): the whole path on one machine, nothing to install but the checkout.
 
 Starts an OpenBao dev server and a stand-in for the kube-apiserver's TokenReview,
 configures Kubernetes auth, a role, a policy and a secret, runs the provider as its
@@ -124,6 +124,8 @@ def _run_in(work: Path, target: Path) -> None:
         command = [
             sys.executable, "-m", "provider",
             f"-endpoint={socket}", f"-vault-addr={bao.address}", f"-hmac-key-file={key_file}",
+            # Loopback only, on a port of the kernel's choosing: the demo must not need :8080 free.
+            "-health-addr=127.0.0.1:0",
         ]  # fmt: skip
         print("    " + " ".join(command[1:]))
         with log.open("wb") as log_file:
@@ -163,7 +165,7 @@ def _run_in(work: Path, target: Path) -> None:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vault-csi-provider demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devkit.demo", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--target", default="demo-volume", help="directory to mount into (default ./demo-volume)"
     )
@@ -175,3 +177,7 @@ def main(argv: Sequence[str]) -> int:
         return 1
     print(f"\ndone: the volume is in {Path(args.target).resolve()}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

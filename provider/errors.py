@@ -20,6 +20,7 @@ response body: they end up in pod events that anyone who can describe a pod read
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 __all__ = [
     "Cancelled",
@@ -37,7 +38,11 @@ __all__ = [
 
 
 class ProviderError(Exception):
-    """Base class; the message is written for the person editing the SecretProviderClass."""
+    """Base class; the message is written for the person editing the SecretProviderClass.
+
+    The fields say what Vault answered and whether asking again may help; they travel
+    with the error when a layer above adds its own words (`prefixed`, `reworded`).
+    """
 
     #: The HTTP status Vault answered with, when the error is Vault's answer.
     status: int | None = None
@@ -48,6 +53,38 @@ class ProviderError(Exception):
     #: Seconds Vault asked us to wait (Retry-After), if it did.
     retry_after: float | None = None
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reasons: str = "",
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reasons = reasons
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def reworded(self, message: str, *, reasons: str | None = None) -> Self:
+        """The same error (class and every field) with another message, and `reasons` if given.
+
+        Not `type(self)(message)`: subclasses take other constructor arguments, and the
+        fields (status, retry information) must survive the new words.
+        """
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.args = (message,)
+        if reasons is not None:
+            clone.reasons = reasons
+        return clone
+
+    def prefixed(self, prefix: str) -> Self:
+        """The same error, its message behind `prefix: ` (the object or call it concerns)."""
+        return self.reworded(f"{prefix}: {self}")
+
 
 class InvalidRequest(ProviderError):
     """The Mount request or the SecretProviderClass cannot be used as it is."""
@@ -55,6 +92,11 @@ class InvalidRequest(ProviderError):
     def __init__(self, problems: str | Iterable[str]) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("; ".join(self.problems))
+
+    def reworded(self, message: str, *, reasons: str | None = None) -> Self:
+        clone = super().reworded(message, reasons=reasons)
+        clone.problems = [message]
+        return clone
 
 
 class PermissionDenied(ProviderError):

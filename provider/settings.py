@@ -1,9 +1,8 @@
 """Process settings from flags and the environment (precedence: environment < flags).
 
-Flags keep the upstream provider's names and Go's flag syntax (`-flag`, `--flag`,
-`-flag=value`, `-flag value`; booleans only as `-flag` or `-flag=false`), so the
+Flags keep the upstream provider's names and Go's flag syntax (`go_syntax`), so the
 official Helm chart's arguments work unchanged. SecretProviderClass parameters
-override some of these per Mount; that last layer is applied in `connection`.
+override some of these per Mount; that last layer is applied in `mount.target_policy`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
+
+from provider.go_syntax import FlagError, parse_bool, parse_duration, parse_int, scan_flags
 
 __all__ = [
     "DEFAULT_VAULT_ADDRESS",
@@ -33,23 +34,6 @@ LOG_FORMATS = ("text", "json")
 AUDIT_UNCHANGED = ("summary", "full")
 
 Source = Literal["default", "env", "flag", "spc"]
-
-
-class FlagError(ValueError):
-    """A flag or environment variable has a value we cannot use."""
-
-
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_FALSE = ("0", "f", "F", "FALSE", "false", "False")
-
-
-def parse_bool(text: str) -> bool | None:
-    """Go's strconv.ParseBool: the forms operators already write for the Go provider."""
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    return None
 
 
 @dataclass(frozen=True)
@@ -185,38 +169,13 @@ _FLAGS = (
     ),
 )
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
+_BOOLEANS = {flag.name: flag.kind == "bool" for flag in _FLAGS}
 _TLS_ATTRS = {f.name for f in fields(TlsSettings)}
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_UNITS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}  # fmt: skip
-_GO_OCTAL = re.compile(r"[+-]?0[0-7]+")
 _LISTEN_ADDRESS = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}")
 
 
-def parse_duration(text: str) -> float | None:
-    """Seconds of a Go duration such as 20s, 1m30s or 500ms (no sign); None if malformed."""
-    if text == "0":
-        return 0.0
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != position:
-            return None
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    return total if position == len(text) and text else None
-
-
-def parse_int(text: str) -> int | None:
-    """Go's strconv.ParseInt(text, 0, 64), as Go's flag package reads integers (0x10, 010, 1_000)."""
-    try:
-        return int(text, 8) if _GO_OCTAL.fullmatch(text) else int(text, 0)
-    except ValueError:
-        return None
-
-
 def usage() -> str:
-    lines = ["Usage: vault-csi-provider [flags]", "       vault-csi-provider mount|demo --help", "", "Flags:"]
+    lines = ["Usage: vault-csi-provider [flags]", "       vault-csi-provider mount|lint --help", "", "Flags:"]
     for flag in _FLAGS:
         env = f" (env {flag.env})" if flag.env else ""
         value = "" if flag.kind == "bool" else " value"
@@ -246,33 +205,10 @@ def _convert(flag: _Flag, text: str, origin: str) -> object:
 
 
 def _scan(argv: Sequence[str]) -> dict[str, object]:
-    """Go flag syntax; stops at '--' or the first non-flag argument (which is an error here)."""
     values: dict[str, object] = {}
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        if arg == "--":
-            break
-        if not arg.startswith("-") or arg == "-":
-            raise FlagError(f"unexpected argument {arg!r}")
-        name, has_value, value = arg.lstrip("-").partition("=")
-        if arg.startswith("---") or not name:
-            raise FlagError(f"bad flag syntax: {arg}")
-        if name in ("h", "help"):
-            raise FlagError("help requested")
-        flag = _BY_NAME.get(name)
-        if flag is None:
-            raise FlagError(f"flag provided but not defined: -{name}")
-        if not has_value:
-            if flag.kind == "bool":
-                value = "true"
-            elif args:
-                value = args.pop(0)
-            else:
-                raise FlagError(f"flag needs an argument: -{name}")
-        values[flag.attr] = _convert(flag, value, f"flag -{name}")
-    if args:
-        raise FlagError(f"unexpected argument {args[0]!r}")
+    for name, text in scan_flags(argv, _BOOLEANS):
+        flag = _BY_NAME[name]
+        values[flag.attr] = _convert(flag, text, f"flag -{name}")
     return values
 
 

@@ -24,16 +24,15 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from provider.errors import DeadlineExceeded, ProviderError
 from provider.render import gojson
-from provider.request.objects import VaultRequest
-from provider.vault.client import VaultCall, VaultClient, VaultReply
-from provider.vault.deadline import Deadline
-from provider.vault.target import VaultConnection
+from provider.request.vault_request import VaultRequest
+from provider.vault.replies import VaultReply
+from provider.vault.session import VaultSession
 
-__all__ = ["Held", "LeaseCache", "LeaseKeeper", "LeaseKey", "hold_policy"]
+__all__ = ["Fetched", "Held", "LeaseCache", "LeaseKeeper", "LeaseKey", "Source", "hold_policy"]
 
 RENEW_SHARE = 2 / 3
 REFETCH_SHARE = 0.85
@@ -60,6 +59,18 @@ class LeaseKey:
     identity: str  # who Vault logged the pod in as
     pod_uid: str
     request: VaultRequest
+
+
+#: Where a Mount's answer came from: fetched now, or a kept dynamic secret served again (renewed first).
+Source = Literal["new", "kept", "renewed"]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An answer to one request of a Mount, and where it came from."""
+
+    reply: VaultReply
+    source: Source
 
 
 @dataclass(frozen=True)
@@ -141,70 +152,55 @@ class LeaseKeeper:
 
     def __init__(
         self,
-        vault: VaultClient,
         cache: LeaseCache,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._vault = vault
         self._cache = cache
         self._clock = clock
         self._wall_clock = wall_clock
         self._key_locks: weakref.WeakValueDictionary[LeaseKey, _KeyLock] = weakref.WeakValueDictionary()
         self._key_locks_guard = threading.Lock()
 
-    def fetch(
-        self,
-        key: LeaseKey,
-        connection: VaultConnection,
-        token: str,
-        deadline: Deadline,
-        issue: Callable[[], VaultReply],
-    ) -> tuple[VaultReply, str]:
-        """The answer for `key.request` and how it was had: "new", "kept" or "renewed"."""
+    def fetch(self, key: LeaseKey, session: VaultSession) -> Fetched:
+        """The answer for `key.request` and how it was had."""
         # One Mount at a time per pod and request, so two volumes never issue twice.
         with self._key_locks_guard:
             key_lock = self._key_locks.get(key)
             if key_lock is None:
                 key_lock = self._key_locks[key] = _KeyLock()
         # Per key, not striped: a Vault that hangs for one pod must not hold up another.
-        if not key_lock.lock.acquire(timeout=deadline.remaining()):
+        if not key_lock.lock.acquire(timeout=session.deadline.remaining()):
             raise DeadlineExceeded(
                 "another Mount of this pod was still fetching the same secret at the deadline"
             )
         try:
             held = self._cache.get(key)
             if held is not None:
-                outcome = self._keep(key, held, connection, token, deadline)
-                if outcome is not None:
-                    return held.reply, outcome
-            reply = issue()
+                source = self._keep(key, held, session)
+                if source is not None:
+                    return Fetched(held.reply, source)
+            reply = session.send(key.request)
             self._cache.put(key, hold_policy(key.request, reply, self._clock(), self._wall_clock()))
-            return reply, "new"
+            return Fetched(reply, "new")
         finally:
             key_lock.lock.release()
 
-    def _keep(
-        self, key: LeaseKey, held: Held, connection: VaultConnection, token: str, deadline: Deadline
-    ) -> str | None:
+    def _keep(self, key: LeaseKey, held: Held, session: VaultSession) -> Source | None:
         """ "kept"/"renewed" when `held` may be served again, None when it must be issued anew."""
         now = self._clock()
         if not held.lease_id:
             return "kept" if now < held.refresh_at else None
         if now >= held.refresh_at:
-            if held.renewable and self._renew(key, held, connection, token, deadline):
+            if held.renewable and self._renew(key, held, session):
                 return "renewed"
             return None
-        return "kept" if self._alive(held, connection, token, deadline) else None
+        return "kept" if self._alive(held, session) else None
 
-    def _lease_call(self, path: str, body: dict[str, Any], token: str) -> VaultCall:
-        return VaultCall("PUT", path, body=gojson.dumps(body), token=token)
-
-    def _alive(self, held: Held, connection: VaultConnection, token: str, deadline: Deadline) -> bool:
+    def _alive(self, held: Held, session: VaultSession) -> bool:
         """Whether Vault still knows the lease (an operator may have revoked it)."""
-        call = self._lease_call("/v1/sys/leases/lookup", {"lease_id": held.lease_id}, token)
         try:
-            self._vault.call(connection, call, deadline)
+            session.send(_lease_request("/v1/sys/leases/lookup", {"lease_id": held.lease_id}))
         except ProviderError as exc:
             if exc.status in (400, 404):
                 return False
@@ -215,15 +211,11 @@ class LeaseKeeper:
             raise
         return True
 
-    def _renew(
-        self, key: LeaseKey, held: Held, connection: VaultConnection, token: str, deadline: Deadline
-    ) -> bool:
+    def _renew(self, key: LeaseKey, held: Held, session: VaultSession) -> bool:
         """Renew by the original duration; False when Vault refuses or will not extend it any more."""
         body = {"lease_id": held.lease_id, "increment": int(held.duration)}
         try:
-            reply = self._vault.call(
-                connection, self._lease_call("/v1/sys/leases/renew", body, token), deadline
-            )
+            reply = session.send(_lease_request("/v1/sys/leases/renew", body))
         except ProviderError as exc:
             if exc.status in (400, 403, 404):
                 return False
@@ -236,3 +228,7 @@ class LeaseKeeper:
             return False
         self._cache.put(key, replace(held, expires_at=now + granted, refresh_at=now + granted * RENEW_SHARE))
         return True
+
+
+def _lease_request(path: str, body: dict[str, Any]) -> VaultRequest:
+    return VaultRequest("PUT", path, body=gojson.dumps(body))

@@ -1,8 +1,8 @@
 """One Mount: a token for the pod, each distinct request once (or kept), files and versions.
 
-Orchestration only: parsing lives in `spc`, tokens in `pod_auth`, kept dynamic
-secrets in `leases`, HTTP in `vault`, file contents in `object_files`, versions in
-`versions`. A Mount returns every file or raises one error.
+Orchestration only: the target in `target_policy`, tokens in `pod_tokens`, the plan in
+`plan`, kept dynamic secrets in `leases`, file contents in `object_files`, versions in
+`render.version_hmac`. A Mount returns every file or raises one error.
 """
 
 from __future__ import annotations
@@ -12,27 +12,26 @@ from collections.abc import Iterable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
-from provider.errors import InvalidRequest, PermissionDenied, ProviderError, redact
-from provider.mount.leases import LeaseCache, LeaseKeeper, LeaseKey
-from provider.mount.object_files import object_files
-from provider.mount.pod_tokens import PodAuthenticator
-from provider.mount.token_cache import CachedToken
-from provider.render import gojson
+from provider.errors import InvalidRequest, PermissionDenied, ProviderError
+from provider.mount.counters import MountCounters
+from provider.mount.leases import Fetched, LeaseKeeper, LeaseKey, Source
+from provider.mount.object_files import object_files, versioned_content
+from provider.mount.plan import MountPlan
+from provider.mount.pod_tokens import PodToken, PodTokens
+from provider.mount.read_errors import read_error
+from provider.mount.target_policy import resolve_target
 from provider.render.file_paths import path_conflicts
 from provider.render.version_hmac import object_version
 from provider.request.mount_request import MountConfig
-from provider.request.objects import SecretObject, VaultRequest, request_plan
-from provider.serve.metrics import Metrics
+from provider.request.objects import SecretObject
+from provider.request.vault_request import VaultRequest
 from provider.settings import Settings
-from provider.vault.client import VaultCall, VaultClient, VaultReply
+from provider.vault.client import VaultClient
 from provider.vault.deadline import Deadline
 from provider.vault.kv_paths import KvV2Paths
-from provider.vault.target import VaultConnection, resolve_connection
+from provider.vault.session import VaultSession
 
-__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord", "request_error"]
-
-# Kept dynamic secrets per cached token: a pod rarely has more than a few.
-LEASES_PER_TOKEN = 8
+__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord"]
 
 log = logging.getLogger("provider.mount")
 
@@ -52,7 +51,7 @@ class ObjectRecord:
     path: str
     method: str
     version: str
-    source: str  # "new" (fetched now), "kept" or "renewed" (a kept dynamic secret)
+    source: Source
 
 
 @dataclass(frozen=True)
@@ -70,67 +69,109 @@ class Mounter:
         settings: Settings,
         vault: VaultClient,
         hmac_key: bytes,
-        fetch_pool: Executor | None = None,
-        metrics: Metrics | None = None,
-        authenticator: PodAuthenticator | None = None,
+        fetch_pool: Executor,
+        tokens: PodTokens,
+        leases: LeaseKeeper,
+        kv2: KvV2Paths,
+        counters: MountCounters,
     ) -> None:
         self._settings = settings
         self._vault = vault
         self._hmac_key = hmac_key
         self._fetch_pool = fetch_pool
-        self._metrics = metrics or Metrics()
-        self._auth = authenticator or PodAuthenticator(vault, settings.cache_size, self._metrics)
-        capacity = max(settings.cache_size, 0) * LEASES_PER_TOKEN
-        self._leases = LeaseKeeper(vault, LeaseCache(capacity))
-        self._kv2 = KvV2Paths(vault)
+        self._tokens = tokens
+        self._leases = leases
+        self._kv2 = kv2
+        self._counters = counters
 
     @property
     def requests_tokens(self) -> bool:
         """Whether a Mount without a driver token can get one from the TokenRequest API."""
-        return self._auth.requests_tokens
+        return self._tokens.requests_tokens
 
     def mount(self, config: MountConfig, deadline: Deadline) -> MountResult:
-        connection = resolve_connection(self._settings, config.connection)
+        target = resolve_target(self._settings, config.vault_overrides)
         auth_mount = config.auth_mount or self._settings.vault_mount.strip("/")
-        config, key, token, from_cache = self._auth.token_for(config, connection, auth_mount, deadline)
-
-        # Equal requests (path, query, method AND arguments) go out once, so that a
-        # username and password come from one database lease and a certificate and
-        # its key from one issuance. A template's calls are requests like any other
-        # object's, its reads on KV v2 mounts sent to the data path as Agent sends them.
-        sent, first_user = self._plan(config, connection, token, deadline)
-        log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(first_user))
-        sensitive = self._sensitive(config, token)
+        pod = self._tokens.token_for(config, target, auth_mount, deadline)
+        sensitive = _sensitive(config, pod)
         try:
-            replies = self._fetch_all(connection, config, auth_mount, token, first_user, deadline, sensitive)
+            plan, fetched = self._fetch(
+                config, VaultSession(self._vault, target, deadline), auth_mount, pod, sensitive
+            )
         except PermissionDenied:
-            if not from_cache:
+            if not pod.from_cache:
                 raise
             # The cached token may have been revoked: one fresh login, one retry.
-            fresh = self._auth.relogin(config, connection, auth_mount, key, token, deadline)
+            fresh = self._tokens.relogin(config, target, auth_mount, pod, deadline)
             if fresh is None:
                 raise
-            token = fresh
-            sensitive = self._sensitive(config, token)
-            sent, first_user = self._plan(config, connection, token, deadline)
-            replies = self._fetch_all(connection, config, auth_mount, token, first_user, deadline, sensitive)
+            pod, sensitive = fresh, _sensitive(config, fresh)
+            plan, fetched = self._fetch(
+                config, VaultSession(self._vault, target, deadline), auth_mount, pod, sensitive
+            )
+        return self._result(config, plan, fetched, sensitive)
 
+    def _fetch(
+        self, config: MountConfig, session: VaultSession, auth_mount: str, pod: PodToken, sensitive: list[str]
+    ) -> tuple[MountPlan, dict[VaultRequest, Fetched]]:
+        """The plan, and each distinct request's answer: kept, or fetched in parallel with the pod's token."""
+        session = session.with_token(pod.token.value)
+        target = session.target
+        plan = MountPlan.of(config.objects, lambda request: self._kv2.resolve(session, request))
+        log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(plan.first_user))
+
+        def fetch(request: VaultRequest) -> Fetched:
+            key = LeaseKey(
+                target.address,
+                target.namespace,
+                auth_mount,
+                config.role,
+                pod.token.identity,
+                config.pod.uid,
+                request,
+            )
+            try:
+                fetched = self._leases.fetch(key, session)
+            except ProviderError as exc:
+                raise read_error(plan.first_user[request], request, exc, sensitive) from None
+            if fetched.source != "new":
+                self._counters.cache_lookup("lease", "hit")
+            return fetched
+
+        requests = plan.requests
+        if len(requests) == 1:
+            return plan, {requests[0]: fetch(requests[0])}
+        futures: dict[VaultRequest, Future[Fetched]] = {
+            request: self._fetch_pool.submit(fetch, request) for request in requests
+        }
+        answers = {}
+        try:
+            # In object order, so the error reported is the first object's.
+            for request, future in futures.items():
+                answers[request] = future.result()
+        finally:
+            for future in futures.values():
+                future.cancel()
+        return plan, answers
+
+    def _result(
+        self, config: MountConfig, plan: MountPlan, fetched: dict[VaultRequest, Fetched], sensitive: list[str]
+    ) -> MountResult:
         files: list[MountedFile] = []
         versions = []
         records: list[ObjectRecord] = []
-        for obj, requests in zip(config.objects, sent, strict=True):
-            # Keyed by the requests the object planned, answered by the ones sent for them.
-            pairs = zip(obj.requests, requests, strict=True)
-            payloads = {planned: replies[request][0].payload for planned, request in pairs}
+        for planned in plan.objects:
+            obj = planned.obj
+            payloads = {named: answer.reply.payload for named, answer in planned.answers(fetched).items()}
             written = object_files(obj, payloads, sensitive, self._settings.max_file_bytes)
-            version = object_version(self._hmac_key, obj.fingerprint, _versioned_content(obj, written))
+            version = object_version(self._hmac_key, obj.fingerprint, versioned_content(obj, written))
             files.extend(
                 MountedFile(path, obj.file_mode or config.default_mode, data) for path, data in written
             )
             versions.append((obj.name, version))
             records.extend(
-                ObjectRecord(obj.name, request.path, request.method, version, replies[request][1])
-                for request in requests
+                ObjectRecord(obj.name, sent.path, sent.method, version, fetched[sent].source)
+                for sent in planned.sent
             )
         if any(obj.format == "files" for obj in config.objects):
             # Key names come from Vault: they may collide with another object's files.
@@ -142,104 +183,12 @@ class Mounter:
                 )
         return MountResult(tuple(files), tuple(versions), tuple(records))
 
-    def _plan(
-        self, config: MountConfig, connection: VaultConnection, token: CachedToken, deadline: Deadline
-    ) -> tuple[list[tuple[VaultRequest, ...]], dict[VaultRequest, SecretObject]]:
-        def resolve(request: VaultRequest) -> VaultRequest:
-            return self._kv2.resolve(connection, token.value, request, deadline)
 
-        return request_plan(config.objects, resolve)
-
-    @staticmethod
-    def _sensitive(config: MountConfig, token: CachedToken) -> list[str]:
-        """Strings that must never appear in a message: the JWT, the Vault token, argument values."""
-        return [config.jwt, token.value, *_argument_values(config.objects)]
-
-    def _fetch_all(
-        self,
-        connection: VaultConnection,
-        config: MountConfig,
-        auth_mount: str,
-        token: CachedToken,
-        first_user: dict[VaultRequest, SecretObject],
-        deadline: Deadline,
-        sensitive: list[str],
-    ) -> dict[VaultRequest, tuple[VaultReply, str]]:
-        """Each request's (`first_user`'s keys) answer and where it came from ("new", "kept" or "renewed")."""
-        requests = list(first_user)
-
-        def fetch(request: VaultRequest) -> tuple[VaultReply, str]:
-            key = LeaseKey(
-                connection.address,
-                connection.namespace,
-                auth_mount,
-                config.role,
-                token.identity,
-                config.pod.uid,
-                request,
-            )
-
-            def issue() -> VaultReply:
-                call = VaultCall(request.method, request.path, request.query, request.body, token.value)
-                return self._vault.call(connection, call, deadline)
-
-            try:
-                reply, outcome = self._leases.fetch(key, connection, token.value, deadline, issue)
-            except ProviderError as exc:
-                raise request_error(first_user[request], request, exc, sensitive) from None
-            if outcome != "new":
-                self._metrics.cache_lookups.labels("lease", "hit").inc()
-            return reply, outcome
-
-        if self._fetch_pool is None or len(requests) == 1:
-            return {request: fetch(request) for request in requests}
-        futures: dict[VaultRequest, Future[tuple[VaultReply, str]]] = {
-            request: self._fetch_pool.submit(fetch, request) for request in requests
-        }
-        replies = {}
-        try:
-            # In object order, so the error reported is the first object's.
-            for request, future in futures.items():
-                replies[request] = future.result()
-        finally:
-            for future in futures.values():
-                future.cancel()
-        return replies
-
-
-def request_error(
-    obj: SecretObject, request: VaultRequest, exc: ProviderError, sensitive: list[str]
-) -> ProviderError:
-    if exc.status == 404:
-        hint = ""
-        if request.method == "GET" and "/data/" not in request.path:
-            hint = (
-                "; for a KV version 2 engine the path needs data/ after the mount, as in secret/data/my-app"
-            )
-        message = f"nothing at {request.path} (404){hint}"
-    elif exc.status == 403:
-        reasons = redact(exc.reasons, sensitive) or "Vault gave no reason"
-        message = f"{request.describe()} was denied (403): {reasons}; check the role's policies"
-    else:
-        message = f"{request.describe()} failed: {redact(str(exc), sensitive)}"
-    error = type(exc)(f"{obj.label()}: {message}")
-    error.status, error.reasons = exc.status, redact(exc.reasons, sensitive)
-    return error
-
-
-def _versioned_content(obj: SecretObject, written: list[tuple[str, bytes]]) -> bytes:
-    """What an object's version covers: its file, or with format: files every path and content."""
-    if obj.format != "files":
-        return written[0][1]
-    return b"".join(gojson.dumps(path).encode() + b"\0" + data + b"\0" for path, data in written)
+def _sensitive(config: MountConfig, pod: PodToken) -> list[str]:
+    """Strings that must never appear in a message: the JWT, the Vault token, argument values."""
+    return [pod.jwt, pod.token.value, *_argument_values(config.objects)]
 
 
 def _argument_values(objects: Iterable[SecretObject]) -> list[str]:
     """Every string value in any object's secretArgs (or template arguments), to keep them out of messages."""
-    return [
-        value
-        for obj in objects
-        for request in obj.requests
-        if request.body is not None
-        for value in gojson.string_values(request.body)
-    ]
+    return [value for obj in objects for request in obj.requests for value in request.argument_values()]

@@ -1,16 +1,17 @@
-"""The files an object writes, from the answers to its requests (pure).
+"""The files an object writes, from the answers to its requests; and what its version covers. Pure.
 
 One key, the response envelope, the data as JSON, every key as a file (`format`), or
-a template rendered over several answers; `extract` holds the byte-level rules. Errors
-name the object and never quote a value.
+a template rendered over several answers; `render.extract` holds the byte-level rules
+and `render.templates` the engine. Errors name the object and never quote a value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from provider.errors import InvalidRequest, ProviderError, redact
-from provider.render import gojson
+from provider.errors import InvalidRequest, ProviderError, SecretNotFound, VaultUnavailable, redact
+from provider.render import gojson, templates
 from provider.render.extract import (
     ExtractError,
     decode,
@@ -21,10 +22,15 @@ from provider.render.extract import (
     value_bytes,
 )
 from provider.render.file_paths import path_problem
-from provider.request.objects import SecretObject, VaultRequest
-from provider.request.template_plan import ObjectTemplate, render_template
+from provider.render.templates.reads import SecretCall
+from provider.request.objects import SecretObject
+from provider.request.template_plan import ObjectTemplate
+from provider.request.vault_request import VaultRequest
 
-__all__ = ["object_files"]
+__all__ = ["object_files", "render_template", "versioned_content"]
+
+# The evaluator's words for a key missing from a map: that is a secret without the key.
+_MISSING_KEY = "map has no entry for key"
 
 
 def object_files(
@@ -37,6 +43,43 @@ def object_files(
     if obj.template is not None:
         return [(obj.name, _render(obj, obj.template, payloads, sensitive, max_file_bytes))]
     return _files(obj, payloads[obj.request], sensitive)
+
+
+def versioned_content(obj: SecretObject, written: list[tuple[str, bytes]]) -> bytes:
+    """What an object's version covers: its file, or with format: files every path and content."""
+    if obj.format != "files":
+        return written[0][1]
+    return b"".join(gojson.dumps(path).encode() + b"\0" + data + b"\0" for path, data in written)
+
+
+def render_template(
+    name: str,
+    template: ObjectTemplate,
+    payloads: Mapping[VaultRequest, Any],
+    max_output: int,
+) -> bytes:
+    """The file's bytes: the template run over the answers to its requests.
+
+    Raises SecretNotFound for a key the secret lacks, InvalidRequest for any other
+    template error, each message naming the line and column.
+    """
+    requests = dict(template.calls)
+
+    def fetch(read: SecretCall) -> dict[str, Any]:
+        request = requests[read]
+        payload = payloads[request]
+        if not isinstance(payload, dict):
+            raise VaultUnavailable(f"Vault answered {request.describe()} with an empty body")
+        return payload
+
+    limits = templates.Limits(max_output=max_output)
+    try:
+        text = templates.execute(name, template.source, template.tree, None, fetch, limits)
+    except templates.TemplateError as exc:
+        kind: type[ProviderError] = SecretNotFound if exc.problem.startswith(_MISSING_KEY) else InvalidRequest
+        raise kind(f"template line {exc.line}, column {exc.column}: {exc.problem}") from None
+    # Binary values (base64Decode of a keystore) travel through the engine as surrogates.
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _render(
@@ -53,8 +96,7 @@ def _render(
     except ProviderError as exc:
         # The engine never quotes a value; the redaction is a second lock on the door.
         answers = [text for payload in payloads.values() for text in gojson.strings_in(payload)]
-        never_show = sensitive + answers
-        raise type(exc)(f"{obj.label()}: {redact(str(exc), never_show)}") from None
+        raise exc.reworded(f"{obj.label()}: {redact(str(exc), sensitive + answers)}") from None
 
 
 def _files(obj: SecretObject, payload: Any, sensitive: list[str]) -> list[tuple[str, bytes]]:
@@ -83,4 +125,4 @@ def _files(obj: SecretObject, payload: Any, sensitive: list[str]) -> list[tuple[
     except InvalidRequest:
         raise
     except ProviderError as exc:
-        raise type(exc)(f"{what}: {redact(str(exc), sensitive)}") from None
+        raise exc.reworded(f"{what}: {redact(str(exc), sensitive)}") from None

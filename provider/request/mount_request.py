@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provider.errors import InvalidRequest
-from provider.request.objects import MAX_FILE_MODE, SecretObject, parse_objects
-from provider.settings import parse_bool
+from provider.go_syntax import parse_bool
+from provider.request.object_fields import MAX_FILE_MODE
+from provider.request.objects import SecretObject, parse_objects
 
 __all__ = [
     "DEFAULT_AUDIENCE",
-    "ConnectionOverrides",
     "MountConfig",
     "PodIdentity",
+    "VaultOverrides",
     "identify",
     "parse_mount_request",
 ]
@@ -50,8 +51,8 @@ class PodIdentity:
 
 
 @dataclass(frozen=True)
-class ConnectionOverrides:
-    """Connection settings a SecretProviderClass may set; None/empty means "not set"."""
+class VaultOverrides:
+    """What a SecretProviderClass says about which Vault and how to trust it; None/empty: not set."""
 
     address: str = ""
     namespace: str = ""
@@ -71,7 +72,7 @@ class MountConfig:
     auth_mount: str  # empty: the provider's -vault-mount
     audience: str
     jwt: str = field(repr=False)
-    connection: ConnectionOverrides
+    vault_overrides: VaultOverrides
     objects: tuple[SecretObject, ...]
     default_mode: int
     target_path: str
@@ -155,12 +156,12 @@ def _auth_mount(params: dict[str, str], problems: list[str]) -> str:
     return mount
 
 
-def _connection(params: dict[str, str], problems: list[str]) -> ConnectionOverrides:
+def _vault_overrides(params: dict[str, str], problems: list[str]) -> VaultOverrides:
     skip_text = params.get("vaultSkipTLSVerify", "")
     skip_verify = parse_bool(skip_text) if skip_text else None
     if skip_text and skip_verify is None:
         problems.append(f"vaultSkipTLSVerify {skip_text!r} is not a boolean (use true or false)")
-    overrides = ConnectionOverrides(
+    overrides = VaultOverrides(
         address=params.get("vaultAddress", ""),
         namespace=params.get("vaultNamespace", "").strip("/"),
         ca_cert=params.get("vaultCACertPath", ""),
@@ -223,7 +224,7 @@ def parse_mount_request(
         problems.append("roleName is required: the Vault role to log in with")
     default_mode = _permission(permission, problems)
     auth_mount = _auth_mount(params, problems)
-    connection = _connection(params, problems)
+    vault_overrides = _vault_overrides(params, problems)
     audience = params.get("audience") or DEFAULT_AUDIENCE
     jwt = _token_for(audience, params, secret_map, problems, token_optional)
     objects, object_problems = parse_objects(params.get("objects", ""))
@@ -243,7 +244,7 @@ def parse_mount_request(
         auth_mount=auth_mount,
         audience=audience,
         jwt=jwt,
-        connection=connection,
+        vault_overrides=vault_overrides,
         objects=objects,
         default_mode=default_mode,
         target_path=target_path,

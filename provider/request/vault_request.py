@@ -1,7 +1,9 @@
-"""Vault requests as objects and templates name them: a path, query, method and arguments.
+"""One HTTP request to Vault: method, path, query and JSON body. Pure.
 
-Pure. `build_request` turns what an SecretProviderClass writes (`secret/data/app?version=2`,
-with or without `/v1`) into the one request sent, or records why it cannot be sent.
+Objects and templates name their reads as such requests when they are parsed, and the
+Vault layer sends them (logins and lease calls too). `build_request` turns what a
+SecretProviderClass writes (`secret/data/app?version=2`, with or without `/v1`) into
+the one request sent, or records why it cannot be sent.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ class VaultRequest:
     def api_path(self) -> str:
         """The path without /v1/, as Vault's sys endpoints (capabilities, mounts) take it."""
         return self.path[len(V1) :]
+
+    def argument_values(self) -> list[str]:
+        """Every string value of the body (secretArgs, a login's JWT): never to be shown in a message."""
+        return gojson.string_values(self.body) if self.body is not None else []
 
 
 def build_request(

@@ -3,7 +3,7 @@
 A small typed client instead of the official `kubernetes` package: we need three
 calls (get and create a Secret, create a service-account token), and the official
 client costs tens of MiB and a second of import on every node (measured in the
-README's deployment notes). Only `server` and the HMAC key source use it at
+README's deployment notes). Only `process` and the HMAC key source use it at
 start-up; the Mount path touches it only with the opt-in TokenRequest fallback.
 """
 
@@ -18,7 +18,17 @@ from typing import Any
 
 import requests
 
-__all__ = ["KubeClient", "KubeConflict", "KubeError", "KubeNotFound", "ServiceAccountFiles"]
+from provider.errors import KubernetesUnavailable, PermissionDenied
+from provider.mount.pod_tokens import TokenRequester
+
+__all__ = [
+    "KubeClient",
+    "KubeConflict",
+    "KubeError",
+    "KubeNotFound",
+    "ServiceAccountFiles",
+    "token_requester",
+]
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Lets tests and out-of-cluster runs point the client at other files.
@@ -188,3 +198,20 @@ class KubeClient:
 
     def close(self) -> None:
         self._session.close()
+
+
+def token_requester(kube: KubeClient) -> TokenRequester:
+    """The TokenRequest fallback for Mounts: `kube`'s errors become ours (403: PermissionDenied)."""
+
+    def request(
+        namespace: str, service_account: str, audience: str, pod_name: str, pod_uid: str, seconds: int
+    ) -> str:
+        try:
+            return kube.create_service_account_token(
+                namespace, service_account, audience, pod_name, pod_uid, seconds
+            )
+        except KubeError as exc:
+            kind = PermissionDenied if exc.status == 403 else KubernetesUnavailable
+            raise kind(str(exc), status=exc.status) from None
+
+    return request

@@ -69,6 +69,9 @@ class Metrics:
     def login(self, result: str) -> None:
         self.logins.labels(result).inc()
 
+    def cache_lookup(self, cache: str, result: str) -> None:
+        self.cache_lookups.labels(cache, result).inc()
+
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
         return generate_latest(self.registry)

@@ -32,14 +32,12 @@ from provider.mount.mounter import Mounter, MountResult
 from provider.request.mount_request import MountConfig, PodIdentity, identify, parse_mount_request
 from provider.serve.audit import AuditSink
 from provider.serve.metrics import Metrics
-from provider.settings import DRIVER_RECEIVE_LIMIT_BYTES
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 from provider.vault.deadline import Deadline
 
-__all__ = ["API_VERSION", "CODES", "DEFAULT_MAX_RESPONSE_BYTES", "ProviderServicer"]
+__all__ = ["API_VERSION", "CODES", "ProviderServicer", "status_for"]
 
 API_VERSION = "v1alpha1"
-DEFAULT_MAX_RESPONSE_BYTES = DRIVER_RECEIVE_LIMIT_BYTES
 # A Kubernetes Secret holds at most 1 MiB; the driver warns above that too.
 SECRET_SYNC_LIMIT_BYTES = 1024 * 1024
 
@@ -70,10 +68,11 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         self,
         mounter: Mounter,
         metrics: Metrics,
-        max_concurrent_mounts: int = 32,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        max_file_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        audit: AuditSink | None = None,
+        audit: AuditSink | None,
+        *,
+        max_concurrent_mounts: int,
+        max_response_bytes: int,
+        max_file_bytes: int,
     ) -> None:
         self._audit = audit
         self._max_file_bytes = max_file_bytes

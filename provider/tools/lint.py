@@ -2,7 +2,7 @@
 
 Each `provider: vault` class goes through exactly what a Mount does before it
 talks to Vault: the driver's manifest reading, the driver's `attributes` for a
-stand-in pod, `parse_mount_request` and `resolve_connection`. So the linter
+stand-in pod, `parse_mount_request` and `resolve_target`. So the linter
 rejects what the Mount path rejects, with the same words, and nothing else.
 With `--vault ADDRESS` a class that passes is also tried against Vault (`lint_vault`).
 """
@@ -21,6 +21,7 @@ import yaml
 
 from provider import PROVIDER_NAME
 from provider.errors import InvalidRequest
+from provider.mount.target_policy import resolve_target
 from provider.request.mount_request import MountConfig, parse_mount_request
 from provider.settings import parse_settings
 from provider.tools.driver.attributes import PodInfo, build_mount_payload
@@ -31,8 +32,9 @@ from provider.tools.driver.manifests import (
     parse_secret_provider_classes,
 )
 from provider.tools.lint_vault import DryRun, dry_run
-from provider.vault.client import VaultClient
-from provider.vault.target import resolve_connection
+from provider.vault.client import Uncounted, VaultClient
+from provider.vault.retry import RetryPolicy
+from provider.vault.transport import urllib3_transports
 
 __all__ = ["main"]
 
@@ -93,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return USAGE
-    client = VaultClient(pool_size=2) if dry is not None else None
+    client = (
+        VaultClient(urllib3_transports(pool_size=2), Uncounted(), RetryPolicy()) if dry is not None else None
+    )
     status = OK
     for name in args.files:
         try:
@@ -224,7 +228,7 @@ def mount_config(spc: SecretProviderClass) -> MountConfig:
     )
     config = parse_mount_request(attributes, secrets, "/lint", "420")
     # The provider's defaults with no flags or environment: the SPC's own address must stand up.
-    resolve_connection(parse_settings([], environ={}), config.connection)
+    resolve_target(parse_settings([], environ={}), config.vault_overrides)
     return config
 
 

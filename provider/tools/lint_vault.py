@@ -13,22 +13,25 @@ checked for permission: the dry run creates no lease, certificate or credential.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from provider.errors import ProviderError, redact
-from provider.mount.mounter import request_error
 from provider.mount.object_files import object_files
-from provider.mount.pod_tokens import jwt_claims
+from provider.mount.plan import MountPlan
+from provider.mount.read_errors import read_error
+from provider.mount.target_policy import resolve_target
 from provider.render import gojson
-from provider.request.mount_request import ConnectionOverrides, MountConfig, PodIdentity
-from provider.request.objects import VaultRequest, request_plan
+from provider.request.jwt_claims import jwt_claims
+from provider.request.mount_request import MountConfig, VaultOverrides
+from provider.request.vault_request import VaultRequest
 from provider.settings import parse_settings
-from provider.vault.client import VaultCall, VaultClient
+from provider.vault.client import VaultClient
 from provider.vault.deadline import Deadline
 from provider.vault.kv_paths import KvV2Paths, mount_info
-from provider.vault.target import VaultConnection, resolve_connection
-from provider.vault.token_api import login, revoke_token
+from provider.vault.session import VaultSession
+from provider.vault.target import VaultTarget
+from provider.vault.token_api import login, revoke_self
 
 __all__ = ["DryRun", "Note", "dry_run"]
 
@@ -37,6 +40,7 @@ READ_ONLY_ENGINES = ("kv", "generic")
 # What a request needs in the token's capabilities (any one of them; root allows everything).
 NEEDED = {"GET": ("read",), "PUT": ("update", "create"), "POST": ("update", "create")}
 REVOKE_SECONDS = 5.0
+_LOOKUP_SELF = VaultRequest("GET", "/v1/auth/token/lookup-self")
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,8 @@ class Note:
 
 def dry_run(config: MountConfig, options: DryRun, client: VaultClient) -> Iterator[Note]:
     """Notes for one parsed class: each problem, what was only checked by permission, and a summary."""
-    deadline = Deadline(options.timeout)
     try:
-        connection = _connection(config, options)
+        session = VaultSession(client, _target(config, options), Deadline(options.timeout))
     except ProviderError as exc:
         yield Note(f"--vault: {exc}", problem=True)
         return
@@ -69,39 +72,38 @@ def dry_run(config: MountConfig, options: DryRun, client: VaultClient) -> Iterat
     try:
         if options.jwt:
             auth_mount = config.auth_mount or "kubernetes"
-            token = login(client, connection, _as_jwt_owner(config, options.jwt), auth_mount, deadline).value
+            account = _service_account(config, options.jwt)
+            token = login(session, auth_mount, config.role, options.jwt, account).value
             logged_in = token
             sensitive.append(token)
         else:
             token = options.token
-            call = VaultCall("GET", "/v1/auth/token/lookup-self", token=token)
             try:
-                client.call(connection, call, deadline)
+                session.with_token(token).send(_LOOKUP_SELF)
             except ProviderError as exc:
-                exc.args = (f"the given token does not work: {exc}",)
-                raise
+                raise exc.prefixed("the given token does not work") from None
     except ProviderError as exc:
         yield Note(f"--vault: {redact(str(exc), sensitive)}", problem=True)
         return
     how = f'logged in as role "{config.role}"' if options.jwt else "with the given token"
     try:
-        yield from _try_objects(config, connection, client, token, deadline, sensitive, how)
+        yield from _try_objects(config, session.with_token(token), sensitive, how)
     finally:
         if logged_in:
-            revoke_token(client, connection, logged_in, REVOKE_SECONDS)
+            revoke_self(VaultSession(client, session.target, Deadline(REVOKE_SECONDS), logged_in))
 
 
-def _connection(config: MountConfig, options: DryRun) -> VaultConnection:
+def _target(config: MountConfig, options: DryRun) -> VaultTarget:
     flags = [f"-vault-addr={options.address}"]
     if options.ca_cert:
         flags.append(f"-vault-tls-ca-cert={options.ca_cert}")
     # Only the namespace is kept from the class: its address and TLS files are the node's.
-    overrides = ConnectionOverrides(namespace=config.connection.namespace)
-    return resolve_connection(parse_settings(flags, environ={}), overrides)
+    overrides = VaultOverrides(namespace=config.vault_overrides.namespace)
+    return resolve_target(parse_settings(flags, environ={}), overrides)
 
 
-def _as_jwt_owner(config: MountConfig, jwt: str) -> MountConfig:
-    """The config with the JWT, and its service account in messages (the stand-in pod's otherwise)."""
+def _service_account(config: MountConfig, jwt: str) -> str:
+    """The JWT's own service account for messages ("namespace/name"), else the stand-in pod's."""
     kubernetes = jwt_claims(jwt).get("kubernetes.io")
     namespace, account = config.pod.namespace, config.pod.service_account
     if isinstance(kubernetes, dict):
@@ -109,8 +111,7 @@ def _as_jwt_owner(config: MountConfig, jwt: str) -> MountConfig:
         service_account = kubernetes.get("serviceaccount")
         if isinstance(service_account, dict):
             account = _text(service_account.get("name")) or account
-    pod = PodIdentity(namespace, config.pod.name, config.pod.uid, account)
-    return replace(config, jwt=jwt, pod=pod)
+    return f"{namespace}/{account}"
 
 
 def _text(value: Any) -> str:
@@ -118,20 +119,12 @@ def _text(value: Any) -> str:
 
 
 def _try_objects(
-    config: MountConfig,
-    connection: VaultConnection,
-    client: VaultClient,
-    token: str,
-    deadline: Deadline,
-    sensitive: list[str],
-    how: str,
+    config: MountConfig, session: VaultSession, sensitive: list[str], how: str
 ) -> Iterator[Note]:
-    kv2 = KvV2Paths(client)
-    sent, first_user = request_plan(
-        config.objects, lambda request: kv2.resolve(connection, token, request, deadline)
-    )
+    kv2 = KvV2Paths()
+    plan = MountPlan.of(config.objects, lambda request: kv2.resolve(session, request))
     try:
-        allowed = _capabilities(client, connection, token, list(first_user), deadline)
+        allowed = _capabilities(session, plan.requests)
     except ProviderError as exc:
         yield Note(f"--vault: cannot ask for the token's capabilities: {redact(str(exc), sensitive)}", True)
         return
@@ -139,7 +132,7 @@ def _try_objects(
     payloads: dict[VaultRequest, Any] = {}
     unread: dict[VaultRequest, str] = {}
     problems = 0
-    for request, obj in first_user.items():
+    for request, obj in plan.first_user.items():
         capabilities = allowed[request]
         if not (set(capabilities) & {*NEEDED[request.method], "root"}):
             problems += 1
@@ -150,33 +143,30 @@ def _try_objects(
                 problem=True,
             )
             continue
-        engine = _engine(client, connection, token, request, deadline) if request.method == "GET" else ""
+        engine = _engine(session, request) if request.method == "GET" else ""
         if engine not in READ_ONLY_ENGINES:
             unread[request] = (
                 "a write" if request.method != "GET" else f"a read of a {engine or 'non-KV'} engine"
             )
             continue
-        call = VaultCall(request.method, request.path, request.query, request.body, token)
         try:
-            payloads[request] = client.call(connection, call, deadline).payload
+            payloads[request] = session.send(request).payload
         except ProviderError as exc:
             problems += 1
-            yield Note(str(request_error(obj, request, exc, sensitive)), problem=True)
+            yield Note(str(read_error(obj, request, exc, sensitive)), problem=True)
 
     checked = 0
-    for obj, requests in zip(config.objects, sent, strict=True):
-        skipped = [request for request in requests if request in unread]
+    for planned in plan.objects:
+        obj = planned.obj
+        skipped = [request for request in planned.sent if request in unread]
         if skipped:
             reasons = "; ".join(f"{request.describe()} is {unread[request]}" for request in skipped)
             yield Note(f"{obj.label()}: permitted, not fetched ({reasons}, which may issue a secret)", False)
             continue
-        if not all(request in payloads for request in requests):
+        if not all(request in payloads for request in planned.sent):
             continue  # its request failed above
-        answers = {
-            planned: payloads[request] for planned, request in zip(obj.requests, requests, strict=True)
-        }
         try:
-            object_files(obj, answers, sensitive, max_file_bytes=1 << 30)
+            object_files(obj, planned.answers(payloads), sensitive, max_file_bytes=1 << 30)
             checked += 1
         except ProviderError as exc:
             problems += 1
@@ -189,17 +179,11 @@ def _try_objects(
         )
 
 
-def _capabilities(
-    client: VaultClient,
-    connection: VaultConnection,
-    token: str,
-    requests: list[VaultRequest],
-    deadline: Deadline,
-) -> dict[VaultRequest, list[str]]:
+def _capabilities(session: VaultSession, requests: list[VaultRequest]) -> dict[VaultRequest, list[str]]:
     """The token's capabilities on each request's path (one call for all of them)."""
     paths = sorted({request.api_path for request in requests})
-    call = VaultCall("POST", "/v1/sys/capabilities-self", body=gojson.dumps({"paths": paths}), token=token)
-    payload = client.call(connection, call, deadline).payload
+    ask = VaultRequest("POST", "/v1/sys/capabilities-self", body=gojson.dumps({"paths": paths}))
+    payload = session.send(ask).payload
     data = (
         payload.get("data")
         if isinstance(payload, dict) and isinstance(payload.get("data"), dict)
@@ -216,10 +200,8 @@ def _capabilities(
     return {request: of(request) for request in requests}
 
 
-def _engine(
-    client: VaultClient, connection: VaultConnection, token: str, request: VaultRequest, deadline: Deadline
-) -> str:
+def _engine(session: VaultSession, request: VaultRequest) -> str:
     """The type of the secrets engine mounted over the request's path ("" when Vault will not say)."""
-    info = mount_info(client, connection, token, request.api_path, deadline) or {}
+    info = mount_info(session, request.api_path) or {}
     engine = info.get("type")
     return engine if isinstance(engine, str) else ""

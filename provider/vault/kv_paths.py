@@ -22,9 +22,8 @@ from typing import Any
 
 from provider.errors import ProviderError
 from provider.request.vault_request import V1, VaultRequest
-from provider.vault.client import VaultCall, VaultClient
-from provider.vault.deadline import Deadline
-from provider.vault.target import VaultConnection
+from provider.vault.session import VaultSession
+from provider.vault.target import VaultTarget
 
 __all__ = ["KvV2Paths", "kv2_data_path", "mount_info"]
 
@@ -49,12 +48,10 @@ class KvV2Paths:
 
     def __init__(
         self,
-        vault: VaultClient,
         seconds: float = MOUNT_INFO_SECONDS,
         capacity: int = MOUNT_INFO_CAPACITY,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._vault = vault
         self._seconds = seconds
         self._capacity = capacity
         self._clock = clock
@@ -62,26 +59,24 @@ class KvV2Paths:
         self._mounts: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def resolve(
-        self, connection: VaultConnection, token: str, request: VaultRequest, deadline: Deadline
-    ) -> VaultRequest:
+    def resolve(self, session: VaultSession, request: VaultRequest) -> VaultRequest:
         """The request to send for a template's GET: on KV v2 with data/ in place, else as it is."""
         if request.method != "GET":
             return request
         path = request.api_path
-        mount = self._kv2_mount(connection, token, path, deadline)
+        mount = self._kv2_mount(session, path)
         if not mount:
             return request
-        return replace(request, path=V1 + kv2_data_path(path, _without_namespace(mount, connection)))
+        return replace(request, path=V1 + kv2_data_path(path, _without_namespace(mount, session.target)))
 
-    def _kv2_mount(self, connection: VaultConnection, token: str, path: str, deadline: Deadline) -> str:
-        key = (connection.address, connection.namespace, path)
+    def _kv2_mount(self, session: VaultSession, path: str) -> str:
+        key = (session.target.address, session.target.namespace, path)
         now = self._clock()
         with self._lock:
             known = self._mounts.get(key)
             if known is not None and known[1] > now:
                 return known[0]
-        info = mount_info(self._vault, connection, token, path, deadline)
+        info = mount_info(session, path)
         if info is None:
             # No answer (or not allowed to ask): read the path as written, and ask again next time.
             return ""
@@ -94,13 +89,10 @@ class KvV2Paths:
         return mount
 
 
-def mount_info(
-    vault: VaultClient, connection: VaultConnection, token: str, path: str, deadline: Deadline
-) -> dict[str, Any] | None:
+def mount_info(session: VaultSession, path: str) -> dict[str, Any] | None:
     """What Vault says of the mount over `path` (no /v1/): type, path, options; None if it will not say."""
-    call = VaultCall("GET", f"{V1}sys/internal/ui/mounts/{path}", token=token)
     try:
-        payload = vault.call(connection, call, deadline).payload
+        payload = session.send(VaultRequest("GET", f"{V1}sys/internal/ui/mounts/{path}")).payload
     except ProviderError:
         return None
     data = payload.get("data") if isinstance(payload, dict) else None
@@ -117,9 +109,9 @@ def _kv2_mount_of(data: dict[str, Any]) -> str:
     return mount
 
 
-def _without_namespace(mount: str, connection: VaultConnection) -> str:
+def _without_namespace(mount: str, target: VaultTarget) -> str:
     """Vault may name the mount with the client's namespace in front; paths are relative to it."""
-    namespace = connection.namespace.strip("/")
+    namespace = target.namespace.strip("/")
     if namespace and mount.startswith(namespace + "/"):
         return mount[len(namespace) + 1 :]
     return mount

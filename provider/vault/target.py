@@ -1,27 +1,28 @@
-"""Where and how to reach Vault for one Mount: SPC parameters over flags over environment.
+"""Which Vault to talk to and how to trust it: an address (and where it was set), a namespace, TLS.
 
-The precedence is written here once. A SecretProviderClass value counts only
-when it is set, so an SPC that says nothing about TLS keeps the operator's
-settings (upstream's client resets skip-verify to false in that case).
+Built per Mount by `mount.target_policy` from the operator's settings and the
+SecretProviderClass; the transports and error messages read it. Holds no connection:
+the pools live in the client, keyed by address and TLS settings.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
-from provider.errors import InvalidRequest
-from provider.request.mount_request import ConnectionOverrides
-from provider.settings import Settings, Source, TlsSettings
+from provider.settings import Source, TlsSettings
 
-__all__ = ["VaultConnection", "resolve_connection"]
+__all__ = ["VaultTarget", "without_userinfo"]
 
-SCHEMES = ("http", "https", "unix")
+_ORIGINS = {
+    "spc": "vaultAddress in the SecretProviderClass",
+    "flag": "the -vault-addr flag",
+    "env": "VAULT_ADDR",
+    "default": "the default",
+}
 
 
 @dataclass(frozen=True)
-class VaultConnection:
+class VaultTarget:
     """Where Vault is, which namespace to use, and how to trust it."""
 
     address: str
@@ -35,13 +36,7 @@ class VaultConnection:
 
     def describe(self) -> str:
         """The address (without any user:password) and where it came from, for error messages."""
-        origin = {
-            "spc": "vaultAddress in the SecretProviderClass",
-            "flag": "the -vault-addr flag",
-            "env": "VAULT_ADDR",
-            "default": "the default",
-        }[self.address_source]
-        return f"{_without_userinfo(self.address)} (from {origin})"
+        return f"{without_userinfo(self.address)} (from {_ORIGINS[self.address_source]})"
 
     def describe_trust(self) -> str:
         if self.tls.skip_verify:
@@ -53,95 +48,10 @@ class VaultConnection:
         return "the system CA certificates"
 
 
-def _without_userinfo(address: str) -> str:
+def without_userinfo(address: str) -> str:
+    """The address with any `user:password@` replaced, fit for a message."""
     scheme, separator, rest = address.partition("://")
     authority, slash, path = rest.partition("/")
     if "@" in authority:
         authority = "[redacted]@" + authority.rsplit("@", 1)[1]
     return f"{scheme}{separator}{authority}{slash}{path}"
-
-
-def resolve_connection(settings: Settings, spc: ConnectionOverrides) -> VaultConnection:
-    """The effective connection; raises InvalidRequest for an unusable address."""
-    flags = settings.tls
-    address, source = (
-        (spc.address, "spc") if spc.address else (settings.vault_addr, settings.vault_addr_source)
-    )
-    tls = TlsSettings(
-        ca_cert=spc.ca_cert or flags.ca_cert,
-        ca_directory=spc.ca_directory or flags.ca_directory,
-        server_name=spc.server_name or flags.server_name,
-        # A client certificate and its key always come from the same layer.
-        client_cert=spc.client_cert or flags.client_cert,
-        client_key=spc.client_key if spc.client_cert else flags.client_key,
-        skip_verify=flags.skip_verify if spc.skip_verify is None else spc.skip_verify,
-    )
-    connection = VaultConnection(
-        address=address.rstrip("/"),
-        address_source=source,  # type: ignore[arg-type]
-        namespace=spc.namespace or settings.vault_namespace.strip("/"),
-        tls=tls,
-    )
-    _check_address(connection)
-    _check_guard_rails(settings, spc)
-    return connection
-
-
-def _check_guard_rails(settings: Settings, spc: ConnectionOverrides) -> None:
-    """The operator's limits on what a SecretProviderClass may point the provider at."""
-    problems = []
-    allowed = settings.allowed_vault_addresses
-    operator = settings.vault_addr.rstrip("/")
-    if spc.address and allowed and spc.address.rstrip("/") not in (*allowed, operator):
-        problems.append(
-            f"vaultAddress {_without_userinfo(spc.address)} is not one of the Vault addresses this provider "
-            f"allows (-allowed-vault-addresses: {', '.join(allowed)})"
-        )
-    if spc.skip_verify and settings.forbid_spc_skip_tls_verify:
-        problems.append("vaultSkipTLSVerify is forbidden by the operator (-forbid-spc-skip-tls-verify)")
-    if settings.allowed_tls_directories:
-        for name, path in (
-            ("vaultCACertPath", spc.ca_cert),
-            ("vaultCADirectory", spc.ca_directory),
-            ("vaultTLSClientCertPath", spc.client_cert),
-            ("vaultTLSClientKeyPath", spc.client_key),
-        ):
-            if path and not _inside(path, settings.allowed_tls_directories):
-                problems.append(
-                    f"{name} {path} is outside the directories this provider allows for TLS files "
-                    f"(-allowed-tls-directories: {', '.join(settings.allowed_tls_directories)})"
-                )
-    if problems:
-        raise InvalidRequest(problems)
-
-
-def _inside(path: str, directories: tuple[str, ...]) -> bool:
-    """Whether `path`, with every symlink resolved, lies inside one of `directories` (also resolved)."""
-    real = os.path.realpath(path)
-    for directory in directories:
-        root = os.path.realpath(directory)
-        if real == root or real.startswith(root.rstrip("/") + "/"):
-            return True
-    return False
-
-
-def _check_address(connection: VaultConnection) -> None:
-    try:
-        parts = urlsplit(connection.address)
-        if parts.scheme != "unix":
-            _ = parts.port  # raises for a port that is not a number
-    except ValueError:
-        raise InvalidRequest(f"Vault address {connection.describe()} is not a valid URL") from None
-    if parts.scheme.lower() not in SCHEMES:
-        raise InvalidRequest(
-            f"Vault address {connection.describe()} must start with https://, http:// or unix://"
-        )
-    if parts.scheme.lower() == "unix":
-        if parts.netloc or not parts.path.startswith("/"):
-            raise InvalidRequest(
-                f"Vault address {connection.describe()} must be unix:///absolute/path/to.sock"
-            )
-        return
-    # A path prefix is allowed (Vault behind a reverse proxy), as in Go's client.
-    if not parts.hostname or parts.query or parts.fragment:
-        raise InvalidRequest(f"Vault address {connection.describe()} must be scheme://host[:port][/prefix]")

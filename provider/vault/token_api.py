@@ -1,9 +1,9 @@
-"""Logging in to Vault as the pod: its service-account JWT at auth/<mount>/login.
+"""Vault's token endpoints: log in with a service-account JWT, renew and revoke our own token.
 
-The Kubernetes and JWT auth methods take the same `{"role", "jwt"}` body, so one
-function serves both. Errors name everything the operator needs to find the
-misconfiguration (role, mount, namespace, service account, Vault's reason) and
-never the token.
+The Kubernetes and JWT auth methods take the same `{"role", "jwt"}` body at
+`auth/<mount>/login`, so one function serves both. Login errors name everything the
+operator needs to find the misconfiguration (role, mount, namespace, service account,
+Vault's reason) and never the token.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from provider.errors import (
     redact,
 )
 from provider.render import gojson
-from provider.request.mount_request import MountConfig
-from provider.vault.client import VaultCall, VaultClient
-from provider.vault.deadline import Deadline
-from provider.vault.target import VaultConnection
+from provider.request.vault_request import VaultRequest
+from provider.vault.session import VaultSession
 
-__all__ = ["VaultToken", "login", "renew_token", "revoke_token"]
+__all__ = ["Renewal", "VaultToken", "login", "renew_self", "revoke_self"]
 
 log = logging.getLogger("provider.auth")
+
+_RENEW_SELF = "/v1/auth/token/renew-self"
+_REVOKE_SELF = "/v1/auth/token/revoke-self"
 
 
 @dataclass(frozen=True)
@@ -41,27 +42,37 @@ class VaultToken:
     identity: str
 
 
-def login(
-    client: VaultClient, connection: VaultConnection, config: MountConfig, mount: str, deadline: Deadline
-) -> VaultToken:
-    """Log in with the pod's JWT; raises ProviderError naming role, mount and pod."""
+@dataclass(frozen=True)
+class Renewal:
+    """What Vault granted a renewed token."""
+
+    lease_seconds: int
+    renewable: bool
+
+
+def login(session: VaultSession, mount: str, role: str, jwt: str, service_account: str) -> VaultToken:
+    """Log in as `service_account` ("namespace/name", for messages) with its JWT; raises ProviderError."""
+    target = session.target
     where = (
-        f'login to Vault at {connection.describe()} with role "{config.role}" on auth mount "{mount}"'
-        f"{' in namespace ' + repr(connection.namespace) if connection.namespace else ''}"
-        f" as service account {config.pod.namespace}/{config.pod.service_account}"
+        f'login to Vault at {target.describe()} with role "{role}" on auth mount "{mount}"'
+        f"{' in namespace ' + repr(target.namespace) if target.namespace else ''}"
+        f" as service account {service_account}"
     )
-    body = gojson.dumps({"jwt": config.jwt, "role": config.role})
-    call = VaultCall("POST", f"/v1/auth/{mount}/login", body=body)
+    request = VaultRequest("POST", f"/v1/auth/{mount}/login", body=gojson.dumps({"jwt": jwt, "role": role}))
     try:
-        reply = client.call(connection, call, deadline)
+        reply = session.send(request)
     except SecretNotFound as exc:
-        raise VaultRejected(f"{where} failed: no auth method is mounted at auth/{mount} ({exc})") from None
+        raise VaultRejected(
+            f"{where} failed: no auth method is mounted at auth/{mount} ({exc})", status=exc.status
+        ) from None
     except ProviderError as exc:
         # The JWT method answers 400 when a bound claim does not match: a denial too.
         if isinstance(exc, PermissionDenied) or exc.status == 400:
-            reasons = redact(exc.reasons, [config.jwt]) or "Vault gave no reason"
-            raise PermissionDenied(f"{where} was denied (HTTP {exc.status}): {reasons}") from None
-        raise type(exc)(f"{where} failed: {redact(str(exc), [config.jwt])}") from None
+            reasons = redact(exc.reasons, [jwt]) or "Vault gave no reason"
+            raise PermissionDenied(
+                f"{where} was denied (HTTP {exc.status}): {reasons}", status=exc.status, reasons=reasons
+            ) from None
+        raise exc.reworded(f"{where} failed: {redact(str(exc), [jwt])}") from None
 
     auth = reply.payload.get("auth") if isinstance(reply.payload, dict) else None
     token = auth.get("client_token") if isinstance(auth, dict) else None
@@ -70,7 +81,7 @@ def login(
         raise VaultUnavailable(f"{where}: Vault answered {reply.status} without a client token")
     assert isinstance(auth, dict)
     lease = _int(auth.get("lease_duration"))
-    log.debug("logged in with role %s on auth/%s (token lease %ds)", config.role, mount, lease)
+    log.debug("logged in with role %s on auth/%s (token lease %ds)", role, mount, lease)
     return VaultToken(token, lease, auth.get("renewable") is True, _identity(auth))
 
 
@@ -83,15 +94,11 @@ def _identity(auth: dict[str, Any]) -> str:
     return "metadata:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def renew_token(
-    client: VaultClient, connection: VaultConnection, token: str, increment: int, deadline: Deadline
-) -> tuple[int, bool] | None:
-    """Renew our own token by `increment` seconds: (new lease, renewable), or None if refused."""
-    call = VaultCall(
-        "POST", "/v1/auth/token/renew-self", body=gojson.dumps({"increment": increment}), token=token
-    )
+def renew_self(session: VaultSession, increment: int) -> Renewal | None:
+    """Renew the session's token by `increment` seconds; None if Vault refuses."""
+    request = VaultRequest("POST", _RENEW_SELF, body=gojson.dumps({"increment": increment}))
     try:
-        reply = client.call(connection, call, deadline)
+        reply = session.send(request)
     except ProviderError as exc:
         if exc.status in (400, 403):
             return None
@@ -99,15 +106,13 @@ def renew_token(
     auth = reply.payload.get("auth") if isinstance(reply.payload, dict) else None
     if not isinstance(auth, dict):
         return None
-    return _int(auth.get("lease_duration")), auth.get("renewable") is True
+    return Renewal(_int(auth.get("lease_duration")), auth.get("renewable") is True)
 
 
-def revoke_token(client: VaultClient, connection: VaultConnection, token: str, timeout: float) -> None:
-    """Revoke our own token (and the leases it obtained); errors are logged, not raised."""
+def revoke_self(session: VaultSession) -> None:
+    """Revoke the session's token (and the leases it obtained); errors are logged, not raised."""
     try:
-        client.call(
-            connection, VaultCall("POST", "/v1/auth/token/revoke-self", token=token), Deadline(timeout)
-        )
+        session.send(VaultRequest("POST", _REVOKE_SELF))
     except ProviderError as exc:
         log.warning("could not revoke a cached Vault token: %s", exc)
 

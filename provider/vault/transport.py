@@ -1,103 +1,166 @@
-"""Connection pools for Vault: TLS exactly as configured, and unix:// addresses.
+"""How bytes reach Vault: the Transport seam, and the urllib3 transport behind it.
 
-Plain urllib3 pools, one per Vault address and TLS settings, shared by all pods.
-The SSLContext trusts exactly the configured CAs (a CA directory needs no hashed
-names, as with Go's client), and a unix-socket pool serves the Helm chart's Agent
-sidecar (unix:///var/run/vault/agent.sock). requests and hvac were measured at
-0.55 ms more per Vault call than this on the same OpenBao, most of a Mount's own cost.
+A transport sends one HTTP request to one Vault target and returns the whole answer,
+or raises one of our errors saying whether sending again may help. It never retries,
+never follows a redirect, and never reads a body past its size limit or its deadline.
+Everything above it (headers, status codes, retries) is the same for every transport,
+so tests drive the client in-process with a transport of their own, the shape of
+httpx's MockTransport.
+
+The urllib3 transport keeps one pool per Vault address and TLS settings, shared by
+all pods: TLS exactly as configured (`tls`), and unix:// addresses for the Helm
+chart's Agent sidecar. requests and hvac were measured at 0.55 ms more per Vault call
+than this on the same OpenBao, most of a Mount's own cost.
 """
 
 from __future__ import annotations
 
-import socket
 import ssl
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+from urllib.parse import urlencode, urlsplit
 
-from urllib3.connection import HTTPConnection
+import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InsecureRequestWarning
 
-from provider.settings import TlsSettings
+from provider.errors import DeadlineExceeded, ResponseTooLarge, VaultRejected
+from provider.vault.target import VaultTarget
+from provider.vault.tls import build_ssl_context
+from provider.vault.transport_errors import os_reason, transport_error
+from provider.vault.unix_socket import UnixSocketPool
 
-__all__ = ["build_ssl_context", "connection_pool"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "HttpRequest",
+    "HttpResponse",
+    "Transport",
+    "TransportFactory",
+    "Urllib3Transport",
+    "urllib3_transports",
+]
 
-PEM_SUFFIXES = (".pem", ".crt", ".cer")
+# No single Vault answer is held in memory beyond this (the driver takes 4 MiB per Mount).
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
 
-
-def build_ssl_context(tls: TlsSettings) -> ssl.SSLContext:
-    """An SSL context trusting exactly the configured CAs (else the system's).
-
-    Raises OSError/ssl.SSLError for unreadable files; the caller turns those into
-    messages that name the file.
-    """
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if tls.skip_verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    elif tls.ca_cert or tls.ca_directory:
-        # create_default_context loaded the system roots; a configured CA replaces them.
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if tls.ca_cert:
-            context.load_verify_locations(cafile=tls.ca_cert)
-        if tls.ca_directory:
-            # Like Go's client: every PEM file in the directory, no hashed names needed.
-            loaded = 0
-            for entry in sorted(Path(tls.ca_directory).iterdir()):
-                if entry.is_file() and entry.suffix.lower() in PEM_SUFFIXES:
-                    context.load_verify_locations(cafile=str(entry))
-                    loaded += 1
-            if not loaded:
-                raise ssl.SSLError(f"no PEM certificates in {tls.ca_directory}")
-    if tls.client_cert:
-        context.load_cert_chain(certfile=tls.client_cert, keyfile=tls.client_key or None)
-    return context
+# Skip-verify is an operator's or SPC author's explicit choice; the client logs it once
+# per pool instead of a Python warning on every request.
+urllib3.disable_warnings(InsecureRequestWarning)
 
 
-class _UnixConnection(HTTPConnection):
-    def __init__(self, *args: Any, socket_path: str, **kwargs: Any) -> None:
-        self._socket_path = socket_path
-        super().__init__(*args, **kwargs)
+@dataclass(frozen=True)
+class HttpRequest:
+    """One exchange as the client builds it; headers and body may carry secrets and are never shown."""
 
-    def _new_conn(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if isinstance(self.timeout, (int, float)):
-            sock.settimeout(self.timeout)
+    method: str
+    path: str  # /v1/..., without the address's own path prefix
+    query: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    body: bytes | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A whole answer. `headers` looks names up as HTTP does (any case) for the urllib3 transport."""
+
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = field(default=b"", repr=False)
+
+
+class Transport(Protocol):
+    def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        """The answer within `timeout` seconds, or a ProviderError (retryable where a retry may help)."""
+
+    def close(self) -> None: ...
+
+
+#: Makes the transport for a target; called once per address and TLS settings.
+TransportFactory = Callable[[VaultTarget], Transport]
+
+
+class Urllib3Transport:
+    """HTTP(S) or a unix socket to one Vault target, through a urllib3 pool."""
+
+    def __init__(self, target: VaultTarget, pool_size: int, max_body_bytes: int) -> None:
+        self._target = target
+        self._max_body_bytes = max_body_bytes
+        parts = urlsplit(target.address)
+        self._prefix = "" if target.scheme == "unix" else parts.path.rstrip("/")
         try:
-            sock.connect(self._socket_path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
+            self._pool = _pool(target, pool_size)
+        except (OSError, ssl.SSLError) as exc:
+            raise VaultRejected(
+                f"cannot set up TLS for Vault at {target.describe()} with "
+                f"{target.describe_trust()}: {os_reason(exc)}"
+            ) from None
+
+    def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        url = self._prefix + request.path + (f"?{urlencode(request.query)}" if request.query else "")
+        started = time.monotonic()
+        try:
+            response = self._pool.urlopen(
+                request.method,
+                url,
+                body=request.body,
+                headers=dict(request.headers),
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                preload_content=False,
+            )
+            try:
+                body = self._read_capped(response, request, started + timeout)
+            finally:
+                response.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise transport_error(self._target, exc) from None
+        return HttpResponse(response.status, response.headers, body)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _read_capped(self, response: urllib3.BaseHTTPResponse, request: HttpRequest, ends: float) -> bytes:
+        """The body, holding no more than the limit and reading no later than `ends` (monotonic).
+
+        The socket timeout bounds each read, not the whole body: a body trickling in a
+        byte at a time would otherwise outlive the Mount's deadline.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = response.read1(_READ_CHUNK)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self._max_body_bytes:
+                raise ResponseTooLarge(
+                    f"Vault's answer to {request.describe()} is larger than {self._max_body_bytes} bytes"
+                )
+            if time.monotonic() > ends:
+                raise DeadlineExceeded(
+                    f"Vault at {self._target.describe()} was still sending its answer at the Mount's deadline"
+                )
+            chunks.append(chunk)
 
 
-class _UnixPool(HTTPConnectionPool):
-    def __init__(self, socket_path: str, maxsize: int) -> None:
-        super().__init__("localhost", maxsize=maxsize)
-        self._socket_path = socket_path
-
-    def _new_conn(self) -> HTTPConnection:
-        self.num_connections += 1
-        return _UnixConnection(
-            host=self.host,
-            port=self.port,
-            timeout=self.timeout.connect_timeout,
-            socket_path=self._socket_path,
-        )
-
-
-def connection_pool(address: str, tls: TlsSettings, pool_size: int) -> HTTPConnectionPool:
-    """A urllib3 pool for one Vault address: https with our SSLContext, http, or a unix socket.
-
-    Raises OSError/ssl.SSLError when the TLS files cannot be loaded.
-    """
-    parts = urlsplit(address)
+def _pool(target: VaultTarget, pool_size: int) -> HTTPConnectionPool:
+    """A urllib3 pool for one Vault address: https with our SSLContext, http, or a unix socket."""
+    parts = urlsplit(target.address)
     if parts.scheme == "unix":
-        return _UnixPool(parts.path, pool_size)
+        return UnixSocketPool(parts.path, pool_size)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     if parts.scheme == "http":
         return HTTPConnectionPool(host, port, maxsize=pool_size)
+    tls = target.tls
     extra = (
         {"server_hostname": tls.server_name, "assert_hostname": tls.server_name} if tls.server_name else {}
     )
@@ -109,3 +172,12 @@ def connection_pool(address: str, tls: TlsSettings, pool_size: int) -> HTTPConne
         cert_reqs=ssl.CERT_NONE if tls.skip_verify else ssl.CERT_REQUIRED,
         **extra,  # type: ignore[arg-type]
     )
+
+
+def urllib3_transports(pool_size: int, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> TransportFactory:
+    """The production factory: a urllib3 transport per target, `pool_size` connections each."""
+
+    def make(target: VaultTarget) -> Transport:
+        return Urllib3Transport(target, pool_size, max_body_bytes)
+
+    return make

@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provider.errors import InvalidRequest, ProviderError
+from provider.mount.object_files import render_template
 from provider.request.mount_request import MountConfig, parse_mount_request
 from provider.request.objects import METHODS
-from provider.request.template_plan import render_template
 from provider.tools.driver import validate_payload_paths
 
 PLANTED_TOKEN = "eyJhbGciOiJQTEFOVEVEIn0.eyJzdWIiOiJmdXp6In0.planted-token-sig-51c0de"

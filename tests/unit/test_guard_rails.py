@@ -1,4 +1,4 @@
-"""The operator's guard rails in provider.connection: what a SecretProviderClass may point the provider at.
+"""Guard rails in provider.mount.target_policy: what a SecretProviderClass may point the provider at.
 
 -allowed-vault-addresses, -allowed-tls-directories (symlinks resolved) and
 -forbid-spc-skip-tls-verify limit only what the SPC says; the operator's own flags are
@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from provider.errors import InvalidRequest
-from provider.request.mount_request import ConnectionOverrides
+from provider.mount.target_policy import resolve_target
+from provider.request.mount_request import VaultOverrides
 from provider.settings import parse_settings
-from provider.vault.target import VaultConnection, resolve_connection
+from provider.vault.target import VaultTarget
 
 VAULT = "https://vault.example:8200"
 BACKUP = "https://backup.example:8200"
@@ -24,8 +25,8 @@ ALLOW_BOTH = f"-allowed-vault-addresses={VAULT}, {BACKUP}/"
 PLANTED_PASSWORD = "planted-Pa55w0rd-4f1c9"
 
 
-def resolve(flags: list[str], **spc: Any) -> VaultConnection:
-    return resolve_connection(parse_settings(flags, {}), ConnectionOverrides(**spc))
+def resolve(flags: list[str], **spc: Any) -> VaultTarget:
+    return resolve_target(parse_settings(flags, {}), VaultOverrides(**spc))
 
 
 def refusal(flags: list[str], **spc: Any) -> str:

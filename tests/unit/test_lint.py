@@ -2,7 +2,7 @@
 
 The bad-input table starts from GOOD_PARAMETERS and changes one parameter per
 case; each case must be reported by the linter and rejected, in the same words,
-by the Mount path (`parse_mount_request`, then `resolve_connection`).
+by the Mount path (`parse_mount_request`, then `resolve_target`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from provider.errors import InvalidRequest
+from provider.mount.target_policy import resolve_target
 from provider.request.mount_request import parse_mount_request
 from provider.settings import parse_settings
 from provider.tools.driver.attributes import PodInfo, build_mount_payload
 from provider.tools.lint import main
-from provider.vault.target import resolve_connection
 
 OBJECT = "- objectName: a\n  secretPath: secret/data/a\n"
 GOOD_PARAMETERS = {"roleName": "app", "objects": OBJECT}
@@ -70,7 +70,7 @@ def mount_path_rejects(parameters: dict[str, str]) -> list[str]:
 def prepare_mount(attributes: str, secrets: str) -> None:
     """What the servicer and Mount do with a request before the first call to Vault."""
     config = parse_mount_request(attributes, secrets, "/var/lib/kubelet/pods/x/volumes/v", "420")
-    resolve_connection(parse_settings([], environ={}), config.connection)
+    resolve_target(parse_settings([], environ={}), config.vault_overrides)
 
 
 def test_good_spc_is_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

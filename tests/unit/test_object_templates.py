@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from provider.errors import InvalidRequest, SecretNotFound, VaultUnavailable
+from provider.mount.object_files import render_template
 from provider.render import gojson
 from provider.request.objects import SecretObject, VaultRequest, parse_objects
-from provider.request.template_plan import render_template
 
 
 def objects_of(text: str) -> tuple[tuple[SecretObject, ...], list[str]]:

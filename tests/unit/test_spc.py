@@ -14,9 +14,9 @@ import pytest
 from provider.errors import InvalidRequest
 from provider.request.mount_request import (
     DEFAULT_AUDIENCE,
-    ConnectionOverrides,
     MountConfig,
     PodIdentity,
+    VaultOverrides,
     parse_mount_request,
 )
 from provider.request.objects import VaultRequest
@@ -109,7 +109,7 @@ def test_golden_driver_request() -> None:
     assert config.auth_mount == "kubernetes"
     assert config.audience == "vault"
     assert config.jwt == jwt
-    assert config.connection == ConnectionOverrides(address="https://vault.vault.svc:8200")
+    assert config.vault_overrides == VaultOverrides(address="https://vault.vault.svc:8200")
     assert config.default_mode == 0o644
     assert config.target_path == "/var/lib/kubelet/pods/p/volumes/v/mount"
     assert [(obj.name, obj.request, obj.secret_key) for obj in config.objects] == [
@@ -135,7 +135,7 @@ def test_minimal_request() -> None:
     assert config.auth_mount == ""
     assert config.audience == DEFAULT_AUDIENCE == "vault"
     assert config.jwt == TOKEN
-    assert config.connection == ConnectionOverrides()
+    assert config.vault_overrides == VaultOverrides()
     assert config.default_mode == 420
     assert [obj.name for obj in config.objects] == ["db-password"]
 
@@ -281,12 +281,12 @@ def test_bad_auth_mount(changes: dict[str, str], message: str) -> None:
 )
 def test_skip_tls_verify_go_parse_bool(text: str, value: bool) -> None:
     """vaultSkipTLSVerify takes every form of Go's strconv.ParseBool."""
-    assert parse(vaultSkipTLSVerify=text).connection.skip_verify is value
+    assert parse(vaultSkipTLSVerify=text).vault_overrides.skip_verify is value
 
 
 def test_skip_tls_verify_absent_is_unset() -> None:
     """Without vaultSkipTLSVerify the SPC says nothing, so the provider's setting stays."""
-    assert parse().connection.skip_verify is None
+    assert parse().vault_overrides.skip_verify is None
 
 
 @pytest.mark.parametrize(
@@ -308,7 +308,7 @@ def test_bad_skip_tls_verify(text: str) -> None:
 
 
 def test_connection_overrides() -> None:
-    """Every connection parameter of the SPC lands in ConnectionOverrides; the namespace loses its slashes."""
+    """Every connection parameter of the SPC lands in VaultOverrides; the namespace loses its slashes."""
     config = parse(
         vaultAddress="https://vault.example:8200",
         vaultNamespace="/team-a/",
@@ -319,7 +319,7 @@ def test_connection_overrides() -> None:
         vaultTLSClientKeyPath="/client.key",
         vaultSkipTLSVerify="false",
     )
-    assert config.connection == ConnectionOverrides(
+    assert config.vault_overrides == VaultOverrides(
         address="https://vault.example:8200",
         namespace="team-a",
         ca_cert="/ca.pem",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from provider.render.gojson import JsonNumber
-from provider.render.templates import Limits, TemplateError, VaultRead, parse, render
+from provider.render.templates import Limits, SecretCall, TemplateError, parse, render
 
 KV2 = {
     "request_id": "r-1",
@@ -55,7 +55,7 @@ class Vault:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, str]]] = []
 
-    def __call__(self, read: VaultRead) -> dict[str, Any]:
+    def __call__(self, read: SecretCall) -> dict[str, Any]:
         self.calls.append((read.path, dict(read.arguments)))
         return RESPONSES[read.path]
 
@@ -415,9 +415,9 @@ PKI_PEM = {
 
 def test_pki_cert_gives_go_encoded_pems() -> None:
     """pkiCert: .Cert, .Key and .CA (and the same under .Data) re-encoded as Go's pem.EncodeToMemory."""
-    seen: list[VaultRead] = []
+    seen: list[SecretCall] = []
 
-    def fetch(read: VaultRead) -> dict[str, Any]:
+    def fetch(read: SecretCall) -> dict[str, Any]:
         seen.append(read)
         return PKI_PEM
 
@@ -429,19 +429,19 @@ def test_pki_cert_gives_go_encoded_pems() -> None:
     key = "-----BEGIN EC PRIVATE KEY-----\nS0VZ\n-----END EC PRIVATE KEY-----\n"
     ca = "-----BEGIN CERTIFICATE-----\nQ0E=\n-----END CERTIFICATE-----\n"
     assert render("tpl", source, fetch) == cert + key + ca + cert
-    assert seen == [VaultRead("pki/issue/web", (("common_name", "a.test"),), write=True)]
+    assert seen == [SecretCall("pki/issue/web", (("common_name", "a.test"),), write=True)]
 
 
 def test_pki_cert_without_arguments_is_still_a_write() -> None:
     """Unlike secret, pkiCert always issues; a missing field is empty, as in Go's zero PemEncoded."""
-    seen: list[VaultRead] = []
+    seen: list[SecretCall] = []
 
-    def fetch(read: VaultRead) -> dict[str, Any]:
+    def fetch(read: SecretCall) -> dict[str, Any]:
         seen.append(read)
         return {"data": {"certificate": "not a pem"}}
 
     assert render("tpl", '{{ with pkiCert "pki/issue/web" }}[{{ .Cert }}|{{ .CA }}]{{ end }}', fetch) == "[|]"
-    assert seen == [VaultRead("pki/issue/web", (), write=True)]
+    assert seen == [SecretCall("pki/issue/web", (), write=True)]
     with pytest.raises(
         TemplateError, match=r"can't evaluate field certificate in type dependency.PemEncoded"
     ):

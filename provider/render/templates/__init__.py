@@ -15,7 +15,7 @@ from provider.render.templates.evaluator import Fetch, Limits, execute
 from provider.render.templates.functions import FUNCTIONS
 from provider.render.templates.nodes import Node
 from provider.render.templates.parser import parse as _parse
-from provider.render.templates.reads import VAULT_FUNCTIONS, VaultRead
+from provider.render.templates.reads import VAULT_FUNCTIONS, SecretCall
 from provider.render.templates.values import PemEncoded, Secret
 
 __all__ = [
@@ -24,8 +24,8 @@ __all__ = [
     "Limits",
     "PemEncoded",
     "Secret",
+    "SecretCall",
     "TemplateError",
-    "VaultRead",
     "execute",
     "parse",
     "render",

@@ -27,12 +27,12 @@ from provider.render.templates.nodes import (
     Text,
     Variable,
 )
-from provider.render.templates.reads import VAULT_FUNCTIONS, VaultRead
+from provider.render.templates.reads import VAULT_FUNCTIONS, SecretCall
 from provider.render.templates.values import PemEncoded, Secret, go_quote, go_string, is_true, type_name
 
 __all__ = ["Fetch", "Limits", "execute"]
 
-Fetch = Callable[[VaultRead], dict[str, Any]]
+Fetch = Callable[[SecretCall], dict[str, Any]]
 # The fields a template may read on each kind of Vault value (Go's exported names).
 _FIELDS: dict[type, frozenset[str]] = {
     Secret: frozenset(Secret.__dataclass_fields__),
@@ -60,7 +60,7 @@ class _Renderer:
         self.steps = 0
         self.offset = 0
         self.variables: list[tuple[str, Any]] = [("$", data)]
-        self.fetched: dict[tuple[str, VaultRead], Secret | PemEncoded] = {}
+        self.fetched: dict[tuple[str, SecretCall], Secret | PemEncoded] = {}
 
     def fail(self, problem: str) -> TemplateError:
         line, column = position(self.source, self.offset)
@@ -183,7 +183,7 @@ class _Renderer:
             raise self.fail(f"{name} takes a path and optional key=value strings")
         path, *pairs = [str.__str__(value) for value in values]
         try:
-            read = VaultRead.parse(name, path, pairs)
+            read = SecretCall.parse(name, path, pairs)
         except ValueError as exc:
             raise self.fail(str(exc)) from None
         memo = (name, read)

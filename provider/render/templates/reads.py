@@ -24,22 +24,22 @@ from provider.render.templates.nodes import (
     Pipeline,
 )
 
-__all__ = ["VAULT_FUNCTIONS", "SecretCall", "VaultRead", "secret_calls"]
+__all__ = ["VAULT_FUNCTIONS", "SecretCall", "SecretCallSite", "secret_calls"]
 
 # The functions that talk to Vault: `secret` reads (or writes, given arguments), `pkiCert` writes.
 VAULT_FUNCTIONS = ("secret", "pkiCert")
 
 
 @dataclass(frozen=True, slots=True)
-class VaultRead:
-    """What one call asks of Vault; equal calls in a template are one request."""
+class SecretCall:
+    """What one `secret` or `pkiCert` call asks of Vault; equal calls in a template are one request."""
 
     path: str
     arguments: tuple[tuple[str, str], ...]  # sorted by name; a repeated name keeps its last value
     write: bool
 
     @classmethod
-    def parse(cls, function: str, path: str, pairs: Sequence[str]) -> VaultRead:
+    def parse(cls, function: str, path: str, pairs: Sequence[str]) -> SecretCall:
         """The read a call `function path "k=v" ...` makes; ValueError names a pair without `=`."""
         arguments: dict[str, str] = {}
         for pair in pairs:
@@ -53,14 +53,14 @@ class VaultRead:
 
 
 @dataclass(frozen=True, slots=True)
-class SecretCall:
-    """One `secret` or `pkiCert` call as written, with where it starts in the template."""
+class SecretCallSite:
+    """A call and where it starts in the template (for messages naming its line and column)."""
 
     offset: int
-    read: VaultRead
+    read: SecretCall
 
 
-def secret_calls(name: str, source: str, tree: tuple[Node, ...]) -> list[SecretCall]:
+def secret_calls(name: str, source: str, tree: tuple[Node, ...]) -> list[SecretCallSite]:
     """Every `secret` and `pkiCert` call in `tree` (parsed from `source`), in the order written.
 
     Raises TemplateError at the first call whose path or arguments are not quoted strings.
@@ -76,11 +76,11 @@ def secret_calls(name: str, source: str, tree: tuple[Node, ...]) -> list[SecretC
             raise TemplateError(name, line, column, problem)
         path, *pairs = [arg.value for arg in command.args[1:] if isinstance(arg, Literal)]
         try:
-            read = VaultRead.parse(head.name, path, pairs)
+            read = SecretCall.parse(head.name, path, pairs)
         except ValueError as exc:
             line, column = position(source, command.offset)
             raise TemplateError(name, line, column, str(exc)) from None
-        calls.append(SecretCall(command.offset, read))
+        calls.append(SecretCallSite(command.offset, read))
     return calls
 
 

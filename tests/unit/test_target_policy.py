@@ -1,4 +1,4 @@
-"""provider.connection: the effective Vault connection, SecretProviderClass > flags > environment."""
+"""provider.mount.target_policy: the effective Vault connection, SecretProviderClass > flags > environment."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ from typing import Any
 import pytest
 
 from provider.errors import InvalidRequest
-from provider.request.mount_request import ConnectionOverrides
+from provider.mount.target_policy import resolve_target
+from provider.request.mount_request import VaultOverrides
 from provider.settings import parse_settings
-from provider.vault.target import VaultConnection, resolve_connection
+from provider.vault.target import VaultTarget
 
 
-def resolve(env: dict[str, str], flags: list[str], spc: dict[str, Any]) -> VaultConnection:
+def resolve(env: dict[str, str], flags: list[str], spc: dict[str, Any]) -> VaultTarget:
     """The connection for one Mount from an environment, a command line and SPC overrides."""
-    return resolve_connection(parse_settings(flags, env), ConnectionOverrides(**spc))
+    return resolve_target(parse_settings(flags, env), VaultOverrides(**spc))
 
 
 def test_defaults() -> None:
     """Nothing set anywhere: the default address, no namespace, system CAs, verification on."""
     connection = resolve({}, [], {})
-    assert connection == VaultConnection(address="https://127.0.0.1:8200", address_source="default")
+    assert connection == VaultTarget(address="https://127.0.0.1:8200", address_source="default")
     assert connection.describe() == "https://127.0.0.1:8200 (from the default)"
     assert connection.describe_trust() == "the system CA certificates"
 

@@ -1,0 +1,15 @@
+"""What the Mount layer counts, as a protocol; the serve layer's Prometheus metrics implement it."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+__all__ = ["MountCounters"]
+
+
+class MountCounters(Protocol):
+    def login(self, result: Literal["success", "denied", "error"]) -> None:
+        """One login to Vault by its outcome."""
+
+    def cache_lookup(self, cache: Literal["token", "lease"], result: Literal["hit", "miss"]) -> None:
+        """A token served from the cache (or not), or a kept dynamic secret served again."""

@@ -1,0 +1,105 @@
+"""The Vault a Mount talks to: SecretProviderClass over flags over environment, within the guard rails.
+
+The precedence is written here once. A SecretProviderClass value counts only when it
+is set, so an SPC that says nothing about TLS keeps the operator's settings
+(upstream's client resets skip-verify to false in that case). The operator's guard
+rails then bound what an SPC author may point the provider, and the pods' tokens, at.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+from provider.errors import InvalidRequest
+from provider.request.mount_request import VaultOverrides
+from provider.settings import Settings, TlsSettings
+from provider.vault.target import VaultTarget, without_userinfo
+
+__all__ = ["resolve_target"]
+
+SCHEMES = ("http", "https", "unix")
+
+
+def resolve_target(settings: Settings, spc: VaultOverrides) -> VaultTarget:
+    """The effective target; raises InvalidRequest for an unusable or disallowed address or TLS file."""
+    flags = settings.tls
+    address, source = (
+        (spc.address, "spc") if spc.address else (settings.vault_addr, settings.vault_addr_source)
+    )
+    tls = TlsSettings(
+        ca_cert=spc.ca_cert or flags.ca_cert,
+        ca_directory=spc.ca_directory or flags.ca_directory,
+        server_name=spc.server_name or flags.server_name,
+        # A client certificate and its key always come from the same layer.
+        client_cert=spc.client_cert or flags.client_cert,
+        client_key=spc.client_key if spc.client_cert else flags.client_key,
+        skip_verify=flags.skip_verify if spc.skip_verify is None else spc.skip_verify,
+    )
+    target = VaultTarget(
+        address=address.rstrip("/"),
+        address_source=source,  # type: ignore[arg-type]
+        namespace=spc.namespace or settings.vault_namespace.strip("/"),
+        tls=tls,
+    )
+    _check_address(target)
+    _check_guard_rails(settings, spc)
+    return target
+
+
+def _check_guard_rails(settings: Settings, spc: VaultOverrides) -> None:
+    """The operator's limits on what a SecretProviderClass may point the provider at."""
+    problems = []
+    allowed = settings.allowed_vault_addresses
+    operator = settings.vault_addr.rstrip("/")
+    if spc.address and allowed and spc.address.rstrip("/") not in (*allowed, operator):
+        problems.append(
+            f"vaultAddress {without_userinfo(spc.address)} is not one of the Vault addresses this provider "
+            f"allows (-allowed-vault-addresses: {', '.join(allowed)})"
+        )
+    if spc.skip_verify and settings.forbid_spc_skip_tls_verify:
+        problems.append("vaultSkipTLSVerify is forbidden by the operator (-forbid-spc-skip-tls-verify)")
+    if settings.allowed_tls_directories:
+        for name, path in (
+            ("vaultCACertPath", spc.ca_cert),
+            ("vaultCADirectory", spc.ca_directory),
+            ("vaultTLSClientCertPath", spc.client_cert),
+            ("vaultTLSClientKeyPath", spc.client_key),
+        ):
+            if path and not _inside(path, settings.allowed_tls_directories):
+                problems.append(
+                    f"{name} {path} is outside the directories this provider allows for TLS files "
+                    f"(-allowed-tls-directories: {', '.join(settings.allowed_tls_directories)})"
+                )
+    if problems:
+        raise InvalidRequest(problems)
+
+
+def _inside(path: str, directories: tuple[str, ...]) -> bool:
+    """Whether `path`, with every symlink resolved, lies inside one of `directories` (also resolved)."""
+    real = os.path.realpath(path)
+    for directory in directories:
+        root = os.path.realpath(directory)
+        if real == root or real.startswith(root.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _check_address(target: VaultTarget) -> None:
+    try:
+        parts = urlsplit(target.address)
+        if parts.scheme != "unix":
+            _ = parts.port  # raises for a port that is not a number
+    except ValueError:
+        raise InvalidRequest(f"Vault address {target.describe()} is not a valid URL") from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise InvalidRequest(
+            f"Vault address {target.describe()} must start with https://, http:// or unix://"
+        )
+    if parts.scheme.lower() == "unix":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise InvalidRequest(f"Vault address {target.describe()} must be unix:///absolute/path/to.sock")
+        return
+    # A path prefix is allowed (Vault behind a reverse proxy), as in Go's client.
+    if not parts.hostname or parts.query or parts.fragment:
+        raise InvalidRequest(f"Vault address {target.describe()} must be scheme://host[:port][/prefix]")

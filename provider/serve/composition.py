@@ -1,0 +1,85 @@
+"""The one composition point: every long-lived object of a provider process, built from Settings.
+
+Nothing below this module builds a collaborator of its own or falls back to a default
+one, so a flag (-cache-size, -token-revoke-on-evict, -token-request-fallback, the size
+limits) reaches exactly the object it configures. Per-Mount objects (the request, its
+plan, its Vault session) are made by the Mount itself.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from provider.mount.leases import LeaseCache, LeaseKeeper
+from provider.mount.mounter import Mounter
+from provider.mount.pod_tokens import PodTokens, TokenRequester
+from provider.serve.audit import AuditSink
+from provider.serve.metrics import Metrics
+from provider.serve.servicer import ProviderServicer
+from provider.settings import Settings
+from provider.vault.client import VaultClient
+from provider.vault.kv_paths import KvV2Paths
+from provider.vault.retry import RetryPolicy
+from provider.vault.transport import urllib3_transports
+
+__all__ = ["FETCH_WORKERS", "LEASES_PER_TOKEN", "Provider", "StartupError", "build_provider"]
+
+# Parallel Vault requests within one Mount, shared by all Mounts.
+FETCH_WORKERS = 16
+# Kept dynamic secrets per cached token: a pod rarely has more than a few.
+LEASES_PER_TOKEN = 8
+
+
+class StartupError(RuntimeError):
+    """The provider cannot start as configured; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Provider:
+    """What serves Mounts, and what must be closed when the process stops."""
+
+    metrics: Metrics
+    servicer: ProviderServicer
+    vault: VaultClient
+    fetch_pool: ThreadPoolExecutor
+    audit: AuditSink | None
+
+    def close(self) -> None:
+        self.fetch_pool.shutdown(wait=False, cancel_futures=True)
+        self.vault.close()
+        if self.audit is not None:
+            self.audit.close()
+
+
+def build_provider(settings: Settings, hmac_key: bytes, token_requester: TokenRequester | None) -> Provider:
+    """Everything a Mount needs, built once; raises StartupError for an audit log that cannot be opened."""
+    audit = _audit_sink(settings)
+    metrics = Metrics()
+    vault = VaultClient(
+        urllib3_transports(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS)),
+        metrics,
+        RetryPolicy(),
+    )
+    fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
+    tokens = PodTokens(vault, settings.cache_size, metrics, token_requester, settings.token_revoke_on_evict)
+    leases = LeaseKeeper(LeaseCache(max(settings.cache_size, 0) * LEASES_PER_TOKEN))
+    mounter = Mounter(settings, vault, hmac_key, fetch_pool, tokens, leases, KvV2Paths(), metrics)
+    servicer = ProviderServicer(
+        mounter,
+        metrics,
+        audit,
+        max_concurrent_mounts=settings.max_concurrent_mounts,
+        max_response_bytes=settings.max_response_bytes,
+        max_file_bytes=settings.max_file_bytes,
+    )
+    return Provider(metrics, servicer, vault, fetch_pool, audit)
+
+
+def _audit_sink(settings: Settings) -> AuditSink | None:
+    if not settings.audit_log:
+        return None
+    try:
+        return AuditSink.open(settings.audit_log, settings.audit_unchanged)
+    except OSError as exc:
+        raise StartupError(f"cannot open -audit-log {settings.audit_log}: {exc.strerror}") from None
