@@ -21,9 +21,16 @@ from provider.settings import Settings
 from provider.vault.client import VaultClient
 from provider.vault.kv_paths import KvV2Paths
 from provider.vault.retry import RetryPolicy
-from provider.vault.transport import urllib3_transports
+from provider.vault.transport import TransportFactory, urllib3_transports
 
-__all__ = ["FETCH_WORKERS", "LEASES_PER_TOKEN", "Provider", "StartupError", "build_provider"]
+__all__ = [
+    "FETCH_WORKERS",
+    "LEASES_PER_TOKEN",
+    "Provider",
+    "StartupError",
+    "build_provider",
+    "vault_transports",
+]
 
 # Parallel Vault requests within one Mount, shared by all Mounts.
 FETCH_WORKERS = 16
@@ -40,6 +47,7 @@ class Provider:
     """What serves Mounts, and what must be closed when the process stops."""
 
     metrics: Metrics
+    mounter: Mounter
     servicer: ProviderServicer
     vault: VaultClient
     fetch_pool: ThreadPoolExecutor
@@ -52,15 +60,21 @@ class Provider:
             self.audit.close()
 
 
-def build_provider(settings: Settings, hmac_key: bytes, token_requester: TokenRequester | None) -> Provider:
-    """Everything a Mount needs, built once; raises StartupError for an audit log that cannot be opened."""
+def vault_transports(settings: Settings) -> TransportFactory:
+    """The transports of a serving provider: urllib3 pools, a connection per Mount slot or fetch worker."""
+    return urllib3_transports(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS))
+
+
+def build_provider(
+    settings: Settings, hmac_key: bytes, token_requester: TokenRequester | None, transports: TransportFactory
+) -> Provider:
+    """Everything a Mount needs, built once; raises StartupError for an audit log that cannot be opened.
+
+    `transports` is `vault_transports(settings)` when serving; in-process tests give their own.
+    """
     audit = _audit_sink(settings)
     metrics = Metrics()
-    vault = VaultClient(
-        urllib3_transports(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS)),
-        metrics,
-        RetryPolicy(),
-    )
+    vault = VaultClient(transports, metrics, RetryPolicy())
     fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
     tokens = PodTokens(vault, settings.cache_size, metrics, token_requester, settings.token_revoke_on_evict)
     leases = LeaseKeeper(LeaseCache(max(settings.cache_size, 0) * LEASES_PER_TOKEN))
@@ -73,7 +87,7 @@ def build_provider(settings: Settings, hmac_key: bytes, token_requester: TokenRe
         max_response_bytes=settings.max_response_bytes,
         max_file_bytes=settings.max_file_bytes,
     )
-    return Provider(metrics, servicer, vault, fetch_pool, audit)
+    return Provider(metrics, mounter, servicer, vault, fetch_pool, audit)
 
 
 def _audit_sink(settings: Settings) -> AuditSink | None:

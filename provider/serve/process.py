@@ -9,7 +9,7 @@ import threading
 from types import FrameType
 
 from provider.mount.pod_tokens import TokenRequester
-from provider.serve.composition import StartupError, build_provider
+from provider.serve.composition import StartupError, build_provider, vault_transports
 from provider.serve.hmac_key import HmacKeyError, key_from_secret, load_key_file, new_key
 from provider.serve.kube import KubeClient, KubeError, token_requester
 from provider.serve.server import ProviderServer
@@ -24,7 +24,9 @@ def run(settings: Settings) -> int:
     """Serve until SIGTERM or SIGINT; returns the process exit code."""
     kube = KubeClient.in_cluster()
     try:
-        provider = build_provider(settings, _hmac_key(settings, kube), _token_requester(settings, kube))
+        provider = build_provider(
+            settings, _hmac_key(settings, kube), _token_requester(settings, kube), vault_transports(settings)
+        )
         server = ProviderServer(settings, provider)
         server.start()
     except (HmacKeyError, StartupError, OSError, ValueError) as exc:
