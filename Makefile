@@ -23,6 +23,7 @@ test: $(BIN)/.installed
 	$(BIN)/ruff format --check provider devkit tests scripts bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/python scripts/check_sizes.py
 	$(BIN)/pytest
 
 # Not part of `make test`: figures, not pass/fail. Extra flags: make bench BENCH_ARGS='--quick'

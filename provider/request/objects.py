@@ -141,6 +141,13 @@ def _parse_object(
 
     if "template" in items:
         return _template_object(index, name, items, where, problems, before)
+    return _plain_object(index, name, items, where, problems, before)
+
+
+def _plain_object(
+    index: int, name: str, items: dict[str, Node], where: str, problems: list[str], before: int
+) -> SecretObject | None:
+    """An object naming one request (secretPath, method, secretArgs); `before` counts earlier problems."""
     secret_path = read_text(items.get("secretPath"), where, "secretPath", problems)
     secret_key = read_text(items.get("secretKey"), where, "secretKey", problems) or None
     method = (read_text(items.get("method"), where, "method", problems) or "GET").upper()

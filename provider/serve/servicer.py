@@ -93,7 +93,6 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         config: MountConfig | None = None
         result: MountResult | None = None
         code = grpc.StatusCode.OK
-        objects = 0
         self._metrics.mounts_in_flight.inc()
         try:
             config = parse_mount_request(
@@ -103,7 +102,6 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
                 request.permission,
                 token_optional=self._mounter.requests_tokens,
             )
-            objects = len(config.objects)
             with self._slot(deadline):
                 result = self._mounter.mount(config, deadline)
             response = _response(result)
@@ -120,34 +118,45 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
             log.error("unexpected %s in Mount\n%s", type(exc).__name__, where)
             context.abort(code, "internal error in the Vault provider; see the provider's log")
         finally:
-            seconds = time.monotonic() - started
             self._metrics.mounts_in_flight.dec()
-            # A rejected request still gets its line, with the names it carried.
-            if config:
-                namespace, pod, spc = config.pod.namespace, config.pod.name, config.spc_name
-            else:
-                namespace, pod, spc = identify(request.attributes)
-            self._metrics.mount_done(code.name, seconds, namespace, spc)
-            log.info(
-                "mount pod=%s/%s spc=%s objects=%d duration_ms=%.1f code=%s",
-                namespace,
-                pod,
-                spc,
-                objects,
-                seconds * 1000,
-                code.name,
-                extra={"pod": f"{namespace}/{pod}", "spc": spc, "objects": objects, "code": code.name},
-            )
-            if self._audit is not None:
-                self._audit.record(
-                    config.pod if config else PodIdentity(namespace, pod, "unknown", "unknown"),
-                    spc,
-                    code.name,
-                    seconds,
-                    result.records if result and code == grpc.StatusCode.OK else None,
-                    config.objects if config else (),
-                )
+            self._done(request, config, result, code, time.monotonic() - started)
         raise AssertionError("unreachable: context.abort raises")
+
+    def _done(
+        self,
+        request: Any,
+        config: MountConfig | None,
+        result: MountResult | None,
+        code: grpc.StatusCode,
+        seconds: float,
+    ) -> None:
+        """The Mount's one log line, its metrics and its audit record."""
+        objects = len(config.objects) if config else 0
+        # A rejected request still gets its line, with the names it carried.
+        if config:
+            namespace, pod, spc = config.pod.namespace, config.pod.name, config.spc_name
+        else:
+            namespace, pod, spc = identify(request.attributes)
+        self._metrics.mount_done(code.name, seconds, namespace, spc)
+        log.info(
+            "mount pod=%s/%s spc=%s objects=%d duration_ms=%.1f code=%s",
+            namespace,
+            pod,
+            spc,
+            objects,
+            seconds * 1000,
+            code.name,
+            extra={"pod": f"{namespace}/{pod}", "spc": spc, "objects": objects, "code": code.name},
+        )
+        if self._audit is not None:
+            self._audit.record(
+                config.pod if config else PodIdentity(namespace, pod, "unknown", "unknown"),
+                spc,
+                code.name,
+                seconds,
+                result.records if result and code == grpc.StatusCode.OK else None,
+                config.objects if config else (),
+            )
 
     def _slot(self, deadline: Deadline) -> _Slot:
         return _Slot(self._slots, deadline)
