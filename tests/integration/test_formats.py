@@ -8,32 +8,16 @@ from __future__ import annotations
 
 import base64
 import stat
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 from harness import ProviderProcess, VaultEnv, unique
+from mounts import contents, mount, spc
 
-from provider.tools.driver import DATA_DIR, MountResult, ProviderCallError
+from provider.tools.driver import DATA_DIR, ProviderCallError
 
 pytestmark = pytest.mark.integration
-
-NAMESPACE = "team-a"
-SERVICE_ACCOUNT = "app"
-
-
-def spc(objects: str) -> dict[str, str]:
-    return {"roleName": "app", "objects": textwrap.dedent(objects).strip() + "\n"}
-
-
-def mount(provider: ProviderProcess, parameters: dict[str, str], **kwargs: Any) -> MountResult:
-    return provider.mount(parameters, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, **kwargs)
-
-
-def contents(result: MountResult) -> dict[str, bytes]:
-    return {file.path: file.contents for file in result.files}
 
 
 def test_format_data_writes_the_kv2_data_as_go_json(provider: ProviderProcess, vault: VaultEnv) -> None:

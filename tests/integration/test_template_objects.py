@@ -19,27 +19,14 @@ from cluster_kit import health_base, metric_samples
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from harness import ProviderProcess, StartProvider, VaultEnv, unique
+from mounts import contents, mount, spc
 
 from devkit import PostgresServer
-from provider.tools.driver import MountResult, ProviderCallError
+from provider.tools.driver import ProviderCallError
 
 pytestmark = pytest.mark.integration
 
-NAMESPACE = "team-a"
-SERVICE_ACCOUNT = "app"
 SECRET = {"username": "app", "password": "s3cr<t>&", "port": 5432, "pool": {"max": 10}}
-
-
-def spc(objects: str) -> dict[str, str]:
-    return {"roleName": "app", "objects": textwrap.dedent(objects).strip() + "\n"}
-
-
-def mount(provider: ProviderProcess, parameters: dict[str, str], pod: str = "app-0") -> MountResult:
-    return provider.mount(parameters, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, pod_name=pod)
-
-
-def contents(result: MountResult) -> dict[str, bytes]:
-    return {file.path: file.contents for file in result.files}
 
 
 def template_object(name: str, template: str, **fields: str) -> str:
@@ -112,7 +99,7 @@ def test_certificate_chain_and_key_come_from_one_issuance(provider: ProviderProc
         + "- objectName: serial\n  secretPath: pki/issue/web\n  method: PUT\n  secretKey: serial_number\n"
         + '  secretArgs:\n    common_name: api.example.test\n    ttl: "1h"\n'
     )
-    files = contents(mount(provider, {"roleName": "app", "objects": objects}, pod=unique("pki")))
+    files = contents(mount(provider, {"roleName": "app", "objects": objects}, pod_name=unique("pki")))
 
     ca_pem = vault.root.read("pki/cert/ca")["data"]["certificate"]
     leaf_pem, _, rest = files["tls.crt"].partition(b"-----END CERTIFICATE-----\n")
@@ -135,7 +122,7 @@ def test_pki_cert_templates_share_one_issuance(provider: ProviderProcess, vault:
     objects = template_object(
         "tls.crt", f"{{{{ with {call} }}}}{{{{ .Cert }}}}{{{{ .CA }}}}{{{{ end -}}}}"
     ) + (template_object("tls.key", f"{{{{ with {call} }}}}{{{{ .Data.Key }}}}{{{{ end -}}}}"))
-    files = contents(mount(provider, {"roleName": "app", "objects": objects}, pod=unique("pkicert")))
+    files = contents(mount(provider, {"roleName": "app", "objects": objects}, pod_name=unique("pkicert")))
 
     ca_pem = vault.root.read("pki/cert/ca")["data"]["certificate"].strip() + "\n"
     leaf_pem, _, ca = files["tls.crt"].partition(b"-----END CERTIFICATE-----\n")
@@ -161,8 +148,8 @@ def test_postgresql_url_logs_in_and_shares_the_plain_objects_credential(
         "- objectName: username\n  secretPath: database/creds/app\n  secretKey: username\n"
     )
     pod = unique("db")
-    first = contents(mount(provider, {"roleName": "app", "objects": objects}, pod=pod))
-    again = contents(mount(provider, {"roleName": "app", "objects": objects}, pod=pod))
+    first = contents(mount(provider, {"roleName": "app", "objects": objects}, pod_name=pod))
+    again = contents(mount(provider, {"roleName": "app", "objects": objects}, pod_name=pod))
 
     parsed = urlsplit(first["db.url"].decode().strip())
     assert (parsed.scheme, parsed.hostname, parsed.port, parsed.path) == (
