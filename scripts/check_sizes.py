@@ -27,7 +27,9 @@ def oversized(path: Path) -> list[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno is not None:
             length = node.end_lineno - node.lineno + 1
             if length > MAX_FUNCTION_LINES:
-                found.append(f"{where}:{node.lineno}: {node.name}() is {length} lines (limit {MAX_FUNCTION_LINES})")
+                found.append(
+                    f"{where}:{node.lineno}: {node.name}() is {length} lines (limit {MAX_FUNCTION_LINES})"
+                )
     return found
 
 
