@@ -228,6 +228,10 @@ class ProviderUnderTest:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    @property
+    def audit_log(self) -> Path:
+        return self.log.parent / "audit.jsonl"
+
 
 def start_provider(
     socket: Path, vault_addr: str, env: dict[str, str], log: Path, *flags: str, key_file: Path | None = None

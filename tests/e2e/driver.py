@@ -34,12 +34,13 @@ def driver_module_dir(version: str) -> Path:
     return Path.home() / "go" / "pkg" / "mod" / "sigs.k8s.io" / f"secrets-store-csi-driver@{version}"
 
 
-def apply_driver_rbac(plane: ControlPlane, version: str) -> None:
-    """The CRDs and the driver's own RBAC, as its release deploys them."""
+def apply_driver_rbac(plane: ControlPlane, version: str, crds: bool = True) -> None:
+    """The driver's own RBAC as its release deploys it, and (unless told not to) its CRDs."""
     api = plane.api()
     module = driver_module_dir(version)
-    for crd in sorted((module / "config" / "crd" / "bases").glob("*.yaml")):
-        api.apply_file(crd)
+    if crds:
+        for crd in sorted((module / "config" / "crd" / "bases").glob("*.yaml")):
+            api.apply_file(crd)
     for rbac in sorted((module / "deploy").glob("rbac-*.yaml")):
         api.apply_file(rbac)
 
