@@ -5,18 +5,21 @@ issuer and signing key, and TLS from a CA of the suite's own. The issuer is the 
 server's own URL, so its OIDC discovery document and keys (`/.well-known/openid-configuration`,
 `/openid/v1/jwks`) are where a JWT verifier looks for them; they are opened to
 unauthenticated readers, as a cluster does for external verifiers. The admin is a static
-bearer token in `system:masters`. kube-controller-manager runs only its garbage
+bearer token in `system:masters`. Every request is audited (Metadata level) to a file, so a
+test can tell which calls an identity made. kube-controller-manager runs only its garbage
 collector: it deletes synced Secrets with their owners, as in a cluster. Nothing runs pods:
 the kubelet stand-in plays the kubelet's part.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -49,6 +52,19 @@ class ControlPlane:
     @property
     def ca_path(self) -> Path:
         return self.directory / "ca.crt"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.directory / "apiserver-audit.log"
+
+    def calls_by(self, username: str) -> list[dict[str, Any]]:
+        """Every request the API server answered for `username`, from its audit log (in order)."""
+        calls = []
+        for line in self.audit_log.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("user", {}).get("username") == username:
+                calls.append(event)
+        return calls
 
     def api(self) -> KubeApi:
         return KubeApi(self.url, self.admin_token, self.ca_path)
@@ -132,6 +148,11 @@ class ControlPlane:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ),
         )
+        policy = self.directory / "audit-policy.yaml"
+        policy.write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\n"
+            "omitStages: [RequestReceived]\nrules:\n- level: Metadata\n"
+        )
         tokens = self.directory / "tokens.csv"
         tokens.write_text(f"{self.admin_token},admin,admin,system:masters\n")
         tokens.chmod(0o600)
@@ -146,6 +167,7 @@ class ControlPlane:
                 f"--service-account-key-file={sa_pub}", f"--service-account-signing-key-file={sa_key}",
                 "--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.96.0.0/24",
                 f"--cert-dir={self.directory / 'certs'}", "--enable-priority-and-fairness=false",
+                f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
             ],
         )  # fmt: skip
 

@@ -122,12 +122,16 @@ class KubeApi:
         metadata = obj["metadata"]
         return f"{resource.collection(metadata.get('namespace'))}/{metadata['name']}"
 
-    def apply(self, obj: Mapping[str, Any]) -> Any:
-        """Create the object, or replace it (keeping its resourceVersion) when it exists."""
+    def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> Any:
+        """Create the object, or replace it (keeping its resourceVersion) when it exists.
+
+        With `dry_run` the server validates and admits the object fully but stores nothing.
+        """
         resource = self.resource(obj["apiVersion"], obj["kind"])
         collection = resource.collection(obj["metadata"].get("namespace"))
+        params = {"dryRun": "All"} if dry_run else None
         try:
-            return self.call("POST", collection, obj)
+            return self.call("POST", collection, obj, params=params)
         except ApiError as exc:
             if exc.status != 409:
                 raise
@@ -136,7 +140,7 @@ class KubeApi:
             **obj,
             "metadata": {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]},
         }
-        return self.call("PUT", self.path_of(obj), replacement)
+        return self.call("PUT", self.path_of(obj), replacement, params=params)
 
     def apply_all(self, objects: Iterable[Mapping[str, Any]]) -> list[Any]:
         return [self.apply(obj) for obj in objects if obj]
