@@ -22,13 +22,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels vault-csi-provider
-# Root, on purpose: the socket goes into /var/run/secrets-store-csi-providers on the
-# node, a hostPath directory owned by root and shared with the other providers, and
-# only its owner may create a file there. The manifests in daemonset/ drop every
-# capability, forbid privilege escalation and mount the root filesystem read-only:
-# this root owns files but holds no privilege, and can write only to the socket
-# directory and /tmp. Where the providers directory belongs to another UID, run the
-# image as that UID (runAsUser): the provider writes nowhere else.
-USER root
+# A user of its own, by number (so runAsNonRoot can verify it without a passwd entry).
+# The socket goes into the node's providers directory, a root-owned hostPath shared with
+# the other providers: the manifests in daemonset/ give that directory this group and
+# group write in an init container before the provider starts (see daemonset/README.md,
+# which also has an OpenShift SecurityContextConstraints example).
+USER 10001:10001
 ENTRYPOINT ["vault-csi-provider"]
 CMD ["--endpoint=/provider/vault.sock"]

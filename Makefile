@@ -17,7 +17,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m devkit.demo
 
 test: $(BIN)/.installed
-	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-test-tools.sh
 	$(BIN)/python scripts/gen_proto.py --check
 	$(BIN)/ruff check provider devkit tests scripts bench
 	$(BIN)/ruff format --check provider devkit tests scripts bench

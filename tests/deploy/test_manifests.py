@@ -131,8 +131,34 @@ def test_container_holds_no_privilege(rendered: Rendered, target: str) -> None:
     assert security["allowPrivilegeEscalation"] is False
     assert security.get("privileged", False) is False
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
-    # Root only for the root-owned socket directory (see the comment in the DaemonSet).
-    assert security["runAsUser"] == 0
+    # The image's non-root user; the init container makes the socket directory writable for it.
+    assert (security["runAsUser"], security["runAsGroup"], security["runAsNonRoot"]) == (10001, 10001, True)
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_init_container_opens_the_socket_directory_to_the_providers_group(
+    rendered: Rendered, target: str
+) -> None:
+    """Root with CHOWN alone, the providers directory only; it adds the group and group write."""
+    (init,) = _pod_spec(rendered[target])["initContainers"]
+    security = init["securityContext"]
+    assert security["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert (
+        security["runAsUser"],
+        security["readOnlyRootFilesystem"],
+        security["allowPrivilegeEscalation"],
+    ) == (
+        0,
+        True,
+        False,
+    )
+    assert [(mount["name"], mount["mountPath"]) for mount in init["volumeMounts"]] == [
+        ("providers-dir", "/provider")
+    ]
+    assert init["image"] == _provider_container(rendered[target])["image"]
+    script = init["command"][-1]
+    assert 'os.chown("/provider", -1, 10001)' in script
+    assert "| 0o070" in script
 
 
 @pytest.mark.parametrize("target", list(TARGETS))
@@ -401,3 +427,23 @@ def test_image_entrypoint_is_the_console_script_and_cmd_parses() -> None:
     assert _dockerfile_instruction("ENTRYPOINT") == ["vault-csi-provider"]
     assert "vault-csi-provider" in scripts
     assert parse_settings(_dockerfile_instruction("CMD"), environ={}).endpoint == "/provider/vault.sock"
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_the_openshift_scc_admits_what_the_daemonset_asks_for(rendered: Rendered, target: str) -> None:
+    """examples/openshift/scc.yaml: hostPath, exactly the capability the init container adds, both
+    users, and the overlays' service account (OpenShift's own schema is not available offline)."""
+    (scc,) = load_yaml(EXAMPLES_DIR / "openshift" / "scc.yaml")
+    spec = _pod_spec(rendered[target])
+    assert scc["allowHostDirVolumePlugin"] is True
+    assert any("hostPath" in volume for volume in spec["volumes"])
+    added = {
+        cap
+        for c in spec["initContainers"] + spec["containers"]
+        for cap in c["securityContext"]["capabilities"].get("add", [])
+    }
+    assert added == set(scc["allowedCapabilities"]) == {"CHOWN"}
+    assert scc["runAsUser"] == {"type": "RunAsAny"}
+    assert scc["allowPrivilegeEscalation"] is False
+    assert scc["allowPrivilegedContainer"] is False
+    assert scc["users"] == [f"system:serviceaccount:vault-csi-provider:{spec['serviceAccountName']}"]

@@ -17,10 +17,12 @@ from kubelet import CSI_DRIVER, Kubelet
 
 __all__ = [
     "MountedPod",
+    "container_args",
     "create_namespace",
     "create_service_account",
     "decoded",
     "failed_mount_events",
+    "local_args",
     "objects_yaml",
     "pod_manifest",
     "replica_set",
@@ -209,3 +211,24 @@ def replica_set(api: KubeApi, namespace: str, name: str) -> dict[str, Any]:
     )
     return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": created["metadata"]["uid"],
             "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+
+
+def local_args(args: list[str], key_file: Path | None = None) -> list[str]:
+    """The DaemonSet's arguments with the in-pod paths and ports of this machine."""
+    local = []
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name == "--endpoint":
+            continue  # the harness gives the socket
+        if name == "--health-addr":
+            arg = "--health-addr=127.0.0.1:0"
+        if name == "--hmac-key-file":
+            assert key_file is not None
+            arg = f"--hmac-key-file={key_file}"
+        local.append(arg)
+    return local
+
+
+def container_args(objects: list[dict[str, Any]]) -> list[str]:
+    (daemonset,) = [obj for obj in objects if obj["kind"] == "DaemonSet"]
+    return list(daemonset["spec"]["template"]["spec"]["containers"][0]["args"])

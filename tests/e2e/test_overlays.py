@@ -27,7 +27,14 @@ from conftest import (
 from control_plane import ControlPlane
 from kube_api import ApiError, KubeApi
 from render import RenderedTargets
-from scenario_kit import create_namespace, create_service_account, objects_yaml, pod_manifest
+from scenario_kit import (
+    container_args,
+    create_namespace,
+    create_service_account,
+    local_args,
+    objects_yaml,
+    pod_manifest,
+)
 
 from devkit import vault_setup as setup
 from provider.tools.driver import PodInfo, ProviderCallError, ProviderClient, build_mount_payload
@@ -54,27 +61,6 @@ def pod(api: KubeApi, e2e_vault: E2eVault, provider: ProviderUnderTest) -> PodIn
     e2e_vault.put("overlays/app", {"value": "from-vault"})
     created = api.apply(pod_manifest(NS, "app-0", "app", {"vol": "unused"}, "no-such-node"))
     return PodInfo(NS, "app-0", created["metadata"]["uid"], "app")
-
-
-def local_args(args: list[str], key_file: Path | None = None) -> list[str]:
-    """The DaemonSet's arguments with the in-pod paths and ports of this machine."""
-    local = []
-    for arg in args:
-        name = arg.split("=", 1)[0]
-        if name == "--endpoint":
-            continue  # the harness gives the socket
-        if name == "--health-addr":
-            arg = "--health-addr=127.0.0.1:0"
-        if name == "--hmac-key-file":
-            assert key_file is not None
-            arg = f"--hmac-key-file={key_file}"
-        local.append(arg)
-    return local
-
-
-def container_args(objects: list[dict[str, Any]]) -> list[str]:
-    (daemonset,) = [obj for obj in objects if obj["kind"] == "DaemonSet"]
-    return list(daemonset["spec"]["template"]["spec"]["containers"][0]["args"])
 
 
 def mount(process: ProviderUnderTest, api: KubeApi, pod: PodInfo, with_token: bool) -> Any:
