@@ -147,17 +147,8 @@ def _write_wrapper(go: str, env: dict[str, str], binary: GoBinary, wrapper: Path
 
 def _local_replaces(go: str, env: dict[str, str], binary: GoBinary) -> list[str]:
     """The modules the published go.mod replaces with directories of its own repository."""
-    done = subprocess.run(
-        [go, "mod", "download", "-json", f"{binary.module}@{binary.version}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT_SECONDS,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise BuildFailed(f"go mod download {binary.module}@{binary.version} failed:\n{done.stdout[-2000:]}")
-    gomod = Path(json.loads(done.stdout)["GoMod"]).read_text()
+    listing = _go(go, env, None, binary, "mod", "download", "-json", f"{binary.module}@{binary.version}")
+    gomod = Path(json.loads(listing)["GoMod"]).read_text()
     modules = []
     for line in gomod.splitlines():
         match = _LOCAL_REPLACE.match(line)
@@ -173,10 +164,11 @@ def _takes(module: str, version: str) -> bool:
     return major < 2 or module.endswith(f"/v{major}")
 
 
-def _go(go: str, env: dict[str, str], wrapper: Path, binary: GoBinary, *args: str) -> None:
+def _go(go: str, env: dict[str, str], cwd: Path | None, binary: GoBinary, *args: str) -> str:
+    """`go args...` (in `cwd`), its standard output; BuildFailed with the end of its output otherwise."""
     done = subprocess.run(
         [go, *args],
-        cwd=wrapper,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -184,7 +176,9 @@ def _go(go: str, env: dict[str, str], wrapper: Path, binary: GoBinary, *args: st
         check=False,
     )
     if done.returncode != 0:
-        raise BuildFailed(f"go {' '.join(args[:2])} for {binary.key} failed:\n{done.stderr[-3000:]}")
+        said = (done.stderr + done.stdout)[-3000:]
+        raise BuildFailed(f"go {' '.join(args[:2])} for {binary.key} failed:\n{said}")
+    return done.stdout
 
 
 if __name__ == "__main__":
