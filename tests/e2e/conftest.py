@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
 from render import RenderedTargets, find_kustomize
 
 PROVIDER_NAMESPACE = "vault-csi-provider"
+PROVIDER_ACCOUNT = "vault-csi-provider"  # the overlays' service account
 VAULT_NAMESPACE = "vault"
 VAULT_SERVER_NAME = "vault.e2e.test"
 NODE = "e2e-node"
@@ -179,16 +180,6 @@ def providers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("providers")
 
 
-def provider_service_account(plane: ControlPlane, api: KubeApi, directory: Path, account: str) -> Path:
-    """The files a pod of `account` in the provider's namespace has: token, ca.crt, namespace."""
-    directory.mkdir(parents=True, exist_ok=True)
-    token = api.service_account_token(PROVIDER_NAMESPACE, account, [plane.url], seconds=24 * 3600)
-    (directory / "token").write_text(token)
-    (directory / "ca.crt").write_bytes(plane.ca_path.read_bytes())
-    (directory / "namespace").write_text(PROVIDER_NAMESPACE)
-    return directory
-
-
 def in_cluster_env(plane: ControlPlane, sa_dir: Path | None) -> dict[str, str]:
     """A pod's view of the cluster: the service host and port, and (optionally) its token files."""
     env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": plane.url.rsplit(":", 1)[1]}
@@ -262,7 +253,9 @@ def provider(
     Secret created on first start, in the driver's providers directory."""
     api.apply_all(overlays["default"])
     directory = tmp_path_factory.mktemp("provider")
-    sa_dir = provider_service_account(plane, api, directory / "serviceaccount", "vault-csi-provider")
+    sa_dir = plane.service_account_files(
+        PROVIDER_NAMESPACE, "vault-csi-provider", directory / "serviceaccount"
+    )
     process = ProviderUnderTest(
         providers_dir / "vault.sock",
         e2e_vault.address,

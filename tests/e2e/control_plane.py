@@ -91,6 +91,15 @@ class ControlPlane:
             stop_process(proc)
         self._procs.clear()
 
+    def service_account_files(self, namespace: str, account: str, directory: Path) -> Path:
+        """What a pod of `account` finds in its service-account directory: token, ca.crt, namespace."""
+        directory.mkdir(parents=True, exist_ok=True)
+        token = self.api().service_account_token(namespace, account, [self.url], seconds=24 * 3600)
+        (directory / "token").write_text(token)
+        (directory / "ca.crt").write_bytes(self.ca_path.read_bytes())
+        (directory / "namespace").write_text(namespace)
+        return directory
+
     def kubeconfig(self, path: Path, token: str) -> Path:
         """A kubeconfig for this API server with `token` (the driver's own, or the admin's)."""
         path.write_text(

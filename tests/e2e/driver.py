@@ -67,14 +67,10 @@ class DriverProcess:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        api = self.plane.api()
-        token = api.service_account_token(NAMESPACE, SERVICE_ACCOUNT, [self.plane.url], seconds=24 * 3600)
-        kubeconfig = self.plane.kubeconfig(self.directory / "kubeconfig", token)
-        sa_dir = self.directory / "serviceaccount"
-        sa_dir.mkdir(exist_ok=True)
-        (sa_dir / "token").write_text(token)
-        (sa_dir / "ca.crt").write_bytes(self.plane.ca_path.read_bytes())
-        (sa_dir / "namespace").write_text(NAMESPACE)
+        sa_dir = self.plane.service_account_files(
+            NAMESPACE, SERVICE_ACCOUNT, self.directory / "serviceaccount"
+        )
+        kubeconfig = self.plane.kubeconfig(self.directory / "kubeconfig", (sa_dir / "token").read_text())
         argv = [
             str(self.binary),
             f"--endpoint=unix://{self.socket}",

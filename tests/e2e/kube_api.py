@@ -154,10 +154,18 @@ class KubeApi:
         return self.apply_all(documents)
 
     def service_account_token(
-        self, namespace: str, name: str, audiences: list[str], seconds: int = 3600
+        self,
+        namespace: str,
+        name: str,
+        audiences: list[str],
+        seconds: int = 3600,
+        pod: tuple[str, str] | None = None,
     ) -> str:
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                "spec": {"audiences": audiences, "expirationSeconds": seconds}}  # fmt: skip
+        """A TokenRequest's token for the service account; bound to `pod` (name, uid) when given."""
+        spec: dict[str, Any] = {"audiences": audiences, "expirationSeconds": seconds}
+        if pod is not None:
+            spec["boundObjectRef"] = {"apiVersion": "v1", "kind": "Pod", "name": pod[0], "uid": pod[1]}
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
         answer = self.call("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", body)
         return str(answer["status"]["token"])
 

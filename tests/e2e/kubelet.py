@@ -251,24 +251,15 @@ class Kubelet:
         for entry in requests_:
             audience = entry.get("audience", "")
             seconds = int(entry.get("expirationSeconds") or TOKEN_SECONDS)
-            body = {
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenRequest",
-                "spec": {
-                    "audiences": [audience] if audience else [],
-                    "expirationSeconds": seconds,
-                    "boundObjectRef": {
-                        "apiVersion": "v1",
-                        "kind": "Pod",
-                        "name": volume.pod,
-                        "uid": volume.uid,
-                    },
-                },
-            }
-            path = f"/api/v1/namespaces/{volume.namespace}/serviceaccounts/{volume.service_account}/token"
-            answer = self.api.call("POST", path, body)
+            token = self.api.service_account_token(
+                volume.namespace,
+                volume.service_account,
+                [audience] if audience else [],
+                seconds,
+                pod=(volume.pod, volume.uid),
+            )
             expires = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            tokens[audience] = {"token": answer["status"]["token"], "expirationTimestamp": expires}
+            tokens[audience] = {"token": token, "expirationTimestamp": expires}
         return tokens
 
     def _event(self, pod: dict[str, Any], message: str) -> None:

@@ -27,6 +27,7 @@ __all__ = [
     "pod_manifest",
     "replica_set",
     "secret_provider_class",
+    "status_versions",
     "unique",
 ]
 
@@ -162,11 +163,16 @@ class MountedPod:
         )
 
     def versions(self, spc: str) -> dict[str, str]:
-        return {entry["id"]: entry["version"] for entry in self.status(spc)["status"].get("objects", [])}
+        return status_versions(self.status(spc))
 
     def delete(self) -> None:
         self.api.delete(f"/api/v1/namespaces/{self.namespace}/pods/{self.name}")
         self.kubelet.wait_gone(self.namespace, self.name)
+
+
+def status_versions(status: dict[str, Any]) -> dict[str, str]:
+    """Object id -> version, as a SecretProviderClassPodStatus lists them."""
+    return {entry["id"]: entry["version"] for entry in status["status"].get("objects", [])}
 
 
 def failed_mount_events(

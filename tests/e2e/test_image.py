@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROVIDER_NAMESPACE, E2eVault, ProviderUnderTest, in_cluster_env, provider_service_account
+from conftest import PROVIDER_NAMESPACE, E2eVault, ProviderUnderTest, in_cluster_env
 from control_plane import ControlPlane
 from driver import DriverProcess
 from image import BASE_IMAGE, PATH, ImageRun, build_image, image_config, mounted_rootfs, tools_missing
@@ -86,7 +86,7 @@ def image_provider(
     objects = overlays["default"]
     (daemonset,) = [obj for obj in objects if obj["kind"] == "DaemonSet"]
     (init,) = daemonset["spec"]["template"]["spec"]["initContainers"]
-    sa_dir = provider_service_account(plane, api, tmp_path / "sa", "vault-csi-provider")
+    sa_dir = plane.service_account_files(PROVIDER_NAMESPACE, "vault-csi-provider", tmp_path / "sa")
     provider.stop()
     try:
         with mounted_rootfs() as root:

@@ -22,7 +22,6 @@ from conftest import (
     E2eVault,
     ProviderUnderTest,
     in_cluster_env,
-    provider_service_account,
 )
 from control_plane import ControlPlane
 from kube_api import ApiError, KubeApi
@@ -67,14 +66,7 @@ def mount(process: ProviderUnderTest, api: KubeApi, pod: PodInfo, with_token: bo
     """A Mount as the driver sends it for `pod`; the kubelet's token only `with_token`."""
     tokens = None
     if with_token:
-        bound = {"apiVersion": "v1", "kind": "Pod", "name": pod.name, "uid": pod.uid}
-        request = {
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {"audiences": ["vault"], "expirationSeconds": 600, "boundObjectRef": bound},
-        }
-        answer = api.call("POST", f"/api/v1/namespaces/{NS}/serviceaccounts/app/token", request)
-        token = answer["status"]["token"]
+        token = api.service_account_token(NS, "app", ["vault"], 600, pod=(pod.name, pod.uid))
         expires = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
         tokens = {"vault": (token, expires)}
     attributes, secrets = build_mount_payload(PARAMETERS, spc_name="overlays", pod=pod, tokens=tokens)
@@ -155,7 +147,7 @@ def test_default_may_get_and_create_its_key_secret_and_nothing_more(
     assert calls, "the session provider read its HMAC key Secret at start"
     api.apply_all(overlays["default"])
     token = (
-        provider_service_account(plane, api, tmp_path / "sa", "vault-csi-provider") / "token"
+        plane.service_account_files(PROVIDER_NAMESPACE, "vault-csi-provider", tmp_path / "sa") / "token"
     ).read_text()
     as_provider = api.as_token(token)
     secrets = f"/api/v1/namespaces/{PROVIDER_NAMESPACE}/secrets"
@@ -182,7 +174,7 @@ def test_token_request_overlay_lets_the_fallback_request_a_pod_bound_token(
     provider requested for the pod; without the binding the error names the missing permission."""
     objects = overlays["token-request"]
     api.apply_all(objects)
-    sa_dir = provider_service_account(plane, api, tmp_path / "sa", "vault-csi-provider")
+    sa_dir = plane.service_account_files(PROVIDER_NAMESPACE, "vault-csi-provider", tmp_path / "sa")
     process = ProviderUnderTest(
         tmp_path / "vault.sock",
         e2e_vault.address,

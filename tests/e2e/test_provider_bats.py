@@ -33,6 +33,7 @@ from scenario_kit import (
     pod_manifest,
     replica_set,
     secret_provider_class,
+    status_versions,
 )
 
 from devkit import PostgresServer
@@ -384,7 +385,7 @@ def test_11_consistent_version_hashes(bats: Bats, provider: ProviderUnderTest) -
         pod = bats.run("nginx-kv-versions", "nginx-kv", {"secrets-store-inline": "vault-kv"})
         status = pod.status("vault-kv")
         pod.delete()
-        return status["metadata"]["uid"], pod_versions(status)
+        return status["metadata"]["uid"], status_versions(status)
 
     uid1, versions1 = mount_once()
     provider.restart()
@@ -401,10 +402,6 @@ def test_11_consistent_version_hashes(bats: Bats, provider: ProviderUnderTest) -
     assert uid3 not in (uid1, uid2)
     assert versions3.keys() == versions2.keys()
     assert all(versions3[name] != versions2[name] for name in versions2)
-
-
-def pod_versions(status: dict[str, Any]) -> dict[str, str]:
-    return {entry["id"]: entry["version"] for entry in status["status"]["objects"]}
 
 
 def test_12_jwt_auth(bats: Bats) -> None:
