@@ -30,6 +30,7 @@ from provider.vault.client import VaultClient
 from provider.vault.deadline import Deadline
 from provider.vault.kv_paths import KvV2Paths
 from provider.vault.session import VaultSession
+from provider.vault.target import VaultTarget
 
 __all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord"]
 
@@ -95,9 +96,7 @@ class Mounter:
         pod = self._tokens.token_for(config, target, auth_mount, deadline)
         sensitive = _sensitive(config, pod)
         try:
-            plan, fetched = self._fetch(
-                config, VaultSession(self._vault, target, deadline), auth_mount, pod, sensitive
-            )
+            plan, fetched = self._fetch(config, target, deadline, auth_mount, pod, sensitive)
         except PermissionDenied:
             if not pod.from_cache:
                 raise
@@ -106,17 +105,20 @@ class Mounter:
             if fresh is None:
                 raise
             pod, sensitive = fresh, _sensitive(config, fresh)
-            plan, fetched = self._fetch(
-                config, VaultSession(self._vault, target, deadline), auth_mount, pod, sensitive
-            )
+            plan, fetched = self._fetch(config, target, deadline, auth_mount, pod, sensitive)
         return self._result(config, plan, fetched, sensitive)
 
     def _fetch(
-        self, config: MountConfig, session: VaultSession, auth_mount: str, pod: PodToken, sensitive: list[str]
+        self,
+        config: MountConfig,
+        target: VaultTarget,
+        deadline: Deadline,
+        auth_mount: str,
+        pod: PodToken,
+        sensitive: list[str],
     ) -> tuple[MountPlan, dict[VaultRequest, Fetched]]:
         """The plan, and each distinct request's answer: kept, or fetched in parallel with the pod's token."""
-        session = session.with_token(pod.token.value)
-        target = session.target
+        session = VaultSession(self._vault, target, deadline, pod.token.value)
         plan = MountPlan.of(config.objects, lambda request: self._kv2.resolve(session, request))
         log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(plan.first_user))
 
