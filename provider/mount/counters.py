@@ -11,5 +11,5 @@ class MountCounters(Protocol):
     def login(self, result: Literal["success", "denied", "error"]) -> None:
         """One login to Vault by its outcome."""
 
-    def cache_lookup(self, cache: Literal["token", "lease"], result: Literal["hit", "miss"]) -> None:
-        """A token served from the cache (or not), or a kept dynamic secret served again."""
+    def cache_lookup(self, cache: Literal["token", "lease", "read"], result: Literal["hit", "miss"]) -> None:
+        """A token served from the cache (or not), a kept dynamic secret or a static read served again."""

@@ -12,8 +12,15 @@ while the credential lives:
 - a lease that cannot be renewed is fetched again at 85% of its duration;
 - a PKI certificate (no lease, an `expiration`) is kept until 2/3 of its validity.
 
-Static reads (KV and the like) are never kept: they are cheap, and a changed secret
-or policy must show on the next poll.
+Static reads (KV and the like) are read on every poll, so a changed secret or policy
+shows at once, unless the SecretProviderClass sets `refreshInterval`: then the last
+good answer is served for that long (`static` entries).
+
+`LeaseKey.scope` says whose an answer is: one pod's (the default), or, with
+`credentialScope: serviceAccount`, one workload identity's, so that replicas share one
+credential and one static read per refresh window. Either way a Mount only reaches
+this cache after its pod logged in with its own JWT, and the key holds the identity
+Vault logged it in as.
 """
 
 from __future__ import annotations
@@ -50,18 +57,18 @@ class _KeyLock:
 
 @dataclass(frozen=True)
 class LeaseKey:
-    """One pod's one request: a kept answer is only ever served to the identity that obtained it."""
+    """One request of one owner: a kept answer is only ever served to the identity that obtained it."""
 
     address: str
     namespace: str
     auth_mount: str
     role: str
     identity: str  # who Vault logged the pod in as
-    pod_uid: str
+    scope: str  # "pod:<uid>", or "serviceAccount:<namespace>/<name>@<audience>" (CachePolicy.scope_of)
     request: VaultRequest
 
 
-#: Where a Mount's answer came from: fetched now, or a kept dynamic secret served again (renewed first).
+#: Where a Mount's answer came from: fetched now, or kept and served again (a lease renewed first).
 Source = Literal["new", "kept", "renewed"]
 
 
@@ -71,6 +78,7 @@ class Fetched:
 
     reply: VaultReply
     source: Source
+    static: bool = False  # a plain read served again within its refresh interval
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,11 @@ class Held:
     duration: float
     expires_at: float
     refresh_at: float
+    static: bool = False  # a plain read kept for `refreshInterval`, not a lease or certificate
+
+    def fresh_for(self, refresh_seconds: float, now: float) -> bool:
+        """Whether a static answer may still be served under a refresh interval (0: never)."""
+        return refresh_seconds > 0 and now - (self.expires_at - self.duration) < refresh_seconds
 
 
 def _number(value: Any) -> float:
@@ -92,7 +105,9 @@ def _number(value: Any) -> float:
         return 0.0
 
 
-def hold_policy(request: VaultRequest, reply: VaultReply, now: float, wall_now: float) -> Held | None:
+def hold_policy(
+    request: VaultRequest, reply: VaultReply, now: float, wall_now: float, refresh_seconds: float = 0.0
+) -> Held | None:
     """How long to keep an answer, or None for answers that are read afresh on every poll."""
     payload = reply.payload if isinstance(reply.payload, dict) else {}
     lease_id = payload.get("lease_id")
@@ -106,6 +121,10 @@ def hold_policy(request: VaultRequest, reply: VaultReply, now: float, wall_now: 
         validity = _number(data.get("expiration")) - wall_now
         if validity > 0:
             return Held(reply, "", False, validity, now + validity, now + validity * CERT_SHARE)
+    if refresh_seconds > 0 and request.method == "GET":
+        # Only reads: a write (transit, a signing) is the pod's own request every time.
+        end = now + refresh_seconds
+        return Held(reply, "", False, refresh_seconds, end, end, static=True)
     return None
 
 
@@ -162,8 +181,8 @@ class LeaseKeeper:
         self._key_locks: weakref.WeakValueDictionary[LeaseKey, _KeyLock] = weakref.WeakValueDictionary()
         self._key_locks_guard = threading.Lock()
 
-    def fetch(self, key: LeaseKey, session: VaultSession) -> Fetched:
-        """The answer for `key.request` and how it was had."""
+    def fetch(self, key: LeaseKey, session: VaultSession, refresh_seconds: float = 0.0) -> Fetched:
+        """The answer for `key.request` and how it was had; static answers are kept `refresh_seconds`."""
         # One Mount at a time per pod and request, so two volumes never issue twice.
         with self._key_locks_guard:
             key_lock = self._key_locks.get(key)
@@ -177,18 +196,24 @@ class LeaseKeeper:
         try:
             held = self._cache.get(key)
             if held is not None:
-                source = self._keep(key, held, session)
+                source = self._keep(key, held, session, refresh_seconds)
                 if source is not None:
-                    return Fetched(held.reply, source)
+                    return Fetched(held.reply, source, held.static)
             reply = session.send(key.request)
-            self._cache.put(key, hold_policy(key.request, reply, self._clock(), self._wall_clock()))
+            held = hold_policy(key.request, reply, self._clock(), self._wall_clock(), refresh_seconds)
+            self._cache.put(key, held)
             return Fetched(reply, "new")
         finally:
             key_lock.lock.release()
 
-    def _keep(self, key: LeaseKey, held: Held, session: VaultSession) -> Source | None:
+    def _keep(
+        self, key: LeaseKey, held: Held, session: VaultSession, refresh_seconds: float
+    ) -> Source | None:
         """ "kept"/"renewed" when `held` may be served again, None when it must be issued anew."""
         now = self._clock()
+        if held.static:
+            # This Mount's own interval counts: another class may have kept it for longer.
+            return "kept" if held.fresh_for(refresh_seconds, now) else None
         if not held.lease_id:
             return "kept" if now < held.refresh_at else None
         if now >= held.refresh_at:

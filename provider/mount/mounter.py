@@ -122,22 +122,20 @@ class Mounter:
         plan = MountPlan.of(config.objects, lambda request: self._kv2.resolve(session, request))
         log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(plan.first_user))
 
+        policy = config.cache_policy
+        pod_id = config.pod
+        scope = policy.scope_of(pod_id.namespace, pod_id.service_account, config.audience, pod_id.uid)
+
         def fetch(request: VaultRequest) -> Fetched:
             key = LeaseKey(
-                target.address,
-                target.namespace,
-                auth_mount,
-                config.role,
-                pod.token.identity,
-                config.pod.uid,
-                request,
+                target.address, target.namespace, auth_mount, config.role, pod.token.identity, scope, request
             )
             try:
-                fetched = self._leases.fetch(key, session)
+                fetched = self._leases.fetch(key, session, policy.refresh_seconds)
             except ProviderError as exc:
                 raise read_error(plan.first_user[request], request, exc, sensitive) from None
             if fetched.source != "new":
-                self._counters.cache_lookup("lease", "hit")
+                self._counters.cache_lookup("read" if fetched.static else "lease", "hit")
             return fetched
 
         requests = plan.requests

@@ -15,6 +15,7 @@ from typing import Any
 
 from provider.errors import InvalidRequest
 from provider.go_syntax import parse_bool
+from provider.request.cache_policy import CachePolicy, parse_cache_policy
 from provider.request.object_fields import MAX_FILE_MODE
 from provider.request.objects import SecretObject, parse_objects
 
@@ -76,6 +77,7 @@ class MountConfig:
     objects: tuple[SecretObject, ...]
     default_mode: int
     target_path: str
+    cache_policy: CachePolicy = field(default_factory=CachePolicy)
 
 
 def _string_map(text: str, what: str, allow_null: bool) -> dict[str, str]:
@@ -227,6 +229,7 @@ def parse_mount_request(
     vault_overrides = _vault_overrides(params, problems)
     audience = params.get("audience") or DEFAULT_AUDIENCE
     jwt = _token_for(audience, params, secret_map, problems, token_optional)
+    cache_policy = parse_cache_policy(params, problems)
     objects, object_problems = parse_objects(params.get("objects", ""))
     problems.extend(object_problems)
     if problems:
@@ -248,4 +251,5 @@ def parse_mount_request(
         objects=objects,
         default_mode=default_mode,
         target_path=target_path,
+        cache_policy=cache_policy,
     )

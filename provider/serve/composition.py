@@ -34,8 +34,9 @@ __all__ = [
 
 # Parallel Vault requests within one Mount, shared by all Mounts.
 FETCH_WORKERS = 16
-# Kept dynamic secrets per cached token: a pod rarely has more than a few.
-LEASES_PER_TOKEN = 8
+# Kept answers per cached token: a pod rarely has more than a few dynamic secrets, but with
+# refreshInterval every distinct static read of its volume is kept too.
+LEASES_PER_TOKEN = 16
 
 
 class StartupError(RuntimeError):

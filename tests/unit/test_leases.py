@@ -164,6 +164,27 @@ def test_answers_read_afresh_on_every_poll(request_: VaultRequest, answer: dict[
     assert hold_policy(request_, got, NOW, WALL) is None
 
 
+def test_a_static_read_is_kept_for_the_refresh_interval() -> None:
+    """With refreshInterval a KV answer is kept that long, served only within the asking Mount's interval."""
+    held = hold_policy(KV_READ, reply(envelope(data={"data": {"a": "1"}})), NOW, WALL, refresh_seconds=60)
+    assert held is not None
+    assert (held.static, held.lease_id, held.expires_at, held.refresh_at) == (True, "", NOW + 60, NOW + 60)
+    assert held.fresh_for(60, NOW + 59.9)
+    assert not held.fresh_for(60, NOW + 60)
+    assert held.fresh_for(30, NOW + 29)
+    assert not held.fresh_for(30, NOW + 31)
+    assert not held.fresh_for(0, NOW), "a class without refreshInterval reads on every poll"
+
+
+def test_refresh_interval_keeps_reads_only_and_leaves_leases_alone() -> None:
+    """A write is never kept as a static answer; a lease keeps its own lease-based policy."""
+    transit = VaultRequest("PUT", "/v1/transit/encrypt/app", body='{"plaintext":"eA=="}')
+    assert hold_policy(transit, reply(envelope(data={"ciphertext": "v1:x"})), NOW, WALL, 60) is None
+    lease = hold_policy(DB_CREDS, reply(envelope("database/creds/app/x", 30, True, DB_DATA)), NOW, WALL, 600)
+    assert lease is not None
+    assert (lease.static, lease.expires_at) == (False, NOW + 30)
+
+
 # --- LeaseCache ---------------------------------------------------------------------------
 
 
@@ -176,7 +197,7 @@ class Clock:
 
 
 def lease_key(pod_uid: str = "uid-0", request: VaultRequest = DB_CREDS) -> LeaseKey:
-    return LeaseKey("http://127.0.0.1:8200", "", "kubernetes", "app", "entity-1", pod_uid, request)
+    return LeaseKey("http://127.0.0.1:8200", "", "kubernetes", "app", "entity-1", f"pod:{pod_uid}", request)
 
 
 def held(expires_in: float = 30.0, name: str = "AbC") -> Held:

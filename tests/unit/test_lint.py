@@ -132,6 +132,16 @@ def test_other_providers_and_kinds_are_skipped(tmp_path: Path, capsys: pytest.Ca
             id="skip-tls-not-boolean",
         ),
         pytest.param(
+            {"credentialScope": "node"},
+            "credentialScope 'node' must be pod (the default) or serviceAccount",
+            id="bad-credential-scope",
+        ),
+        pytest.param(
+            {"refreshInterval": "10"},
+            "refreshInterval '10' must be a Go duration between 0s and 24h, such as 30s or 5m",
+            id="bad-refresh-interval",
+        ),
+        pytest.param(
             {"vaultNamespace": "team a"},
             "vaultNamespace must be a Vault namespace path of printable ASCII, such as team-a/apps",
             id="bad-namespace",

@@ -137,11 +137,14 @@ def new_pod(issuer: ServiceAccountTokenIssuer, service_account: str = SERVICE_AC
 
 
 def poll(
-    process: ProviderProcess, role: str, objects: str, pod: Pod, *, jwt: str | None = None
+    process: ProviderProcess, role: str, objects: str, pod: Pod, *, jwt: str | None = None, **parameters: str
 ) -> MountResult:
-    """One rotation poll (a Mount) for `pod`; `jwt` replaces the pod's own token (a forged request)."""
+    """One rotation poll (a Mount) for `pod`; `jwt` replaces the pod's own token (a forged request).
+
+    `parameters` are further SecretProviderClass parameters (credentialScope, refreshInterval).
+    """
     return process.mount(
-        {"roleName": role, "objects": objects},
+        {"roleName": role, "objects": objects, **parameters},
         namespace=NAMESPACE,
         service_account=pod.service_account,
         pod_name=pod.name,
