@@ -20,6 +20,7 @@ __all__ = ["V1", "VaultRequest", "build_request"]
 V1 = "/v1/"
 
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_REPEATED_SLASHES = re.compile(r"//+")
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,16 @@ def build_request(
     if query is None:
         return None
     body = None if args is None else gojson.dumps(args)
-    return VaultRequest(method, path, query, body)
+    return VaultRequest(method, _cleaned(path), query, body)
+
+
+def _cleaned(path: str) -> str:
+    """The path as Go's path.Join leaves it in upstream's client: `//` collapsed, no trailing `/`.
+
+    Sent as written, OpenBao answers `secret//data/app` with a redirect and `secret/data/app/`
+    with a 500; upstream never sends either. ('.' and '..' are refused before this.)
+    """
+    return _REPEATED_SLASHES.sub("/", path).rstrip("/")
 
 
 def _with_v1_prefix(path: str) -> str:

@@ -90,6 +90,13 @@ def test_every_field_set() -> None:
         # url.Values.Encode sorts the keys; the values of one key keep their order.
         pytest.param("x?a=2&a=1", "/v1/x", (("a", "2"), ("a", "1")), id="repeated-key-keeps-value-order"),
         pytest.param("secret/data/a b", "/v1/secret/data/a b", (), id="space-kept"),
+        # Cleaned as Go's path.Join cleans them in upstream's client.
+        pytest.param("secret/data/app/", "/v1/secret/data/app", (), id="trailing-slash-dropped"),
+        pytest.param("secret//data/app", "/v1/secret/data/app", (), id="double-slash-collapsed"),
+        pytest.param("/v1/secret///data//app//", "/v1/secret/data/app", (), id="every-run-collapsed"),
+        pytest.param(
+            "secret/data/app/?version=2", "/v1/secret/data/app", (("version", "2"),), id="slash-query"
+        ),
     ],
 )
 def test_secret_path(secret_path: str, path: str, query: tuple[tuple[str, str], ...]) -> None:
