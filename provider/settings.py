@@ -99,7 +99,10 @@ _FLAGS = (
     _Flag("hmac-key-file", "hmac_key_file", "file holding the versions' HMAC key (e.g. a mounted Secret)"),
     _Flag("cache-size", "cache_size", "how many Vault tokens to cache; 0 or less disables", "int"),
     _Flag(
-        "vault-addr", "vault_addr", "default Vault address (https://, http:// or unix://); several, comma-separated, fail over in order", env="VAULT_ADDR"
+        "vault-addr",
+        "vault_addr",
+        "default Vault address (https://, http:// or unix://); several, comma-separated, fail over in order",
+        env="VAULT_ADDR",
     ),
     _Flag("vault-mount", "vault_mount", "default auth mount for login"),
     _Flag("vault-namespace", "vault_namespace", "default Vault namespace", env="VAULT_NAMESPACE"),
