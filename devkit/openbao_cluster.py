@@ -102,9 +102,7 @@ class OpenBaoRaftCluster(Service):
                 self._wait(lambda node=node: self._health(node) is not None, f"{node.node_id} to listen")
                 self._put(node, "sys/storage/raft/join", {"leader_api_addr": first.address}, token=False)
                 self.unseal(node.index)
-            for node in self.nodes[1:]:
-                self._wait(lambda node=node: self._health(node) == 429, f"{node.node_id} to become a standby")
-            self._wait(self._all_voters, "every node to become a raft voter")
+            self.wait_healthy()
         except BaseException:
             self.stop()
             raise
@@ -178,6 +176,15 @@ class OpenBaoRaftCluster(Service):
 
         self._wait(elected, "a leader to be elected", timeout)
         return found[0]
+
+    def wait_healthy(self, timeout: float | None = None) -> None:
+        """Wait until one node leads, every other node is an unsealed standby, and all of them vote."""
+        self._wait(
+            lambda: sorted(self._health(node) or 0 for node in self.nodes) == [200] + [429] * (self.size - 1)
+            and self._all_voters(),
+            "every node to be healthy again",
+            timeout,
+        )
 
     def client(self, index: int | None = None) -> Any:
         """An `hvac.Client` with the root token on node `index` (default: the current leader)."""
