@@ -9,7 +9,9 @@ leader for logins). Nothing in the provider is patched.
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -18,11 +20,11 @@ import pytest
 from fake_vault import FakeVault, answer
 from inprocess_kit import HMAC_KEY, NAMESPACE, Call, mount_request, serving, spc
 
-from provider.errors import VaultUnavailable
+from provider.errors import DeadlineExceeded, ProviderError, VaultUnavailable
 from provider.serve.composition import Provider, build_provider
 from provider.settings import parse_settings
 from provider.vault.target import VaultTarget
-from provider.vault.transport import HttpRequest, HttpResponse, Transport
+from provider.vault.transport import HttpRequest, HttpResponse, Transport, urllib3_transports
 
 N1, N2, N3 = "http://n1.test:8200", "http://n2.test:8200", "http://n3.test:8200"
 LOGIN = "/v1/auth/kubernetes/login"
@@ -283,4 +285,56 @@ def test_connect_is_bounded_only_with_other_nodes_to_ask(
         assert mounts(provider)[0].code == grpc.StatusCode.OK
     finally:
         provider.close()
-    assert seen and set(seen) == {bound}
+    assert seen
+    assert set(seen) == {bound}
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port whose listen queue is full, so a new connect hangs as with a node that drops packets."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.05)
+    yield port
+    for sock in [*fillers, listener]:
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("bound", "kind", "message"),
+    [
+        pytest.param(
+            0.3, VaultUnavailable, "cannot reach Vault at {node}: no connection within 0.3 s", id="bounded"
+        ),
+        pytest.param(
+            None,
+            DeadlineExceeded,
+            "Vault at {node} did not answer within the Mount's deadline",
+            id="unbounded",
+        ),
+    ],
+)
+def test_the_real_transport_bounds_a_hanging_connect(
+    unanswered_port: int, bound: float | None, kind: type[ProviderError], message: str
+) -> None:
+    """urllib3: a bounded connect that runs out is a node not answering (next node), not a spent deadline."""
+    target = VaultTarget(f"http://127.0.0.1:{unanswered_port}", "flag")
+    transport = urllib3_transports(pool_size=1)(target)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ProviderError) as caught:
+            transport.send(HttpRequest("GET", "/v1/sys/health", connect_timeout=bound), 0.6)
+    finally:
+        transport.close()
+    assert type(caught.value) is kind
+    assert str(caught.value) == message.format(node=target.describe())
+    assert caught.value.retryable is (bound is not None)
+    assert time.monotonic() - started < (0.5 if bound else 1.0)
