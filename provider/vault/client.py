@@ -108,31 +108,36 @@ class VaultClient:
         node failed over, the next round follows the usual back-off, and rounds go on for
         as long as the deadline allows: an election takes seconds, not three quick tries.
         """
-        several = len(target.addresses) > 1
         retry = 0
         while True:
             try:
-                return self._round(target, request, token, deadline)
+                outcome = self._round(target, request, token, deadline)
             except ProviderError as exc:
-                retry += 1
-                count = min(retry, self._retry.attempts - 1) if several and exc.retryable else retry
-                wait = self._retry.delay(count, exc.retry_after, self._random) if exc.retryable else None
-                if wait is None or wait >= deadline.remaining():
-                    if retry > 1:
-                        raise exc.reworded(f"{exc} (after {retry} attempts)") from None
-                    raise
-                log.debug(
-                    "retrying %s %s in %.2fs after: %s",
-                    request.method,
-                    request.path,
-                    wait,
-                    exc.status or "no answer",
-                )
-                deadline.sleep(wait)
+                error, whole_round = exc, False
+            else:
+                if isinstance(outcome, VaultReply):
+                    return outcome
+                error, whole_round = outcome.error, True
+            retry += 1
+            # Rounds over every node go on while the deadline allows; other failures keep the policy's count.
+            count = min(retry, self._retry.attempts - 1) if whole_round else retry
+            wait = self._retry.delay(count, error.retry_after, self._random) if error.retryable else None
+            if wait is None or wait >= deadline.remaining():
+                if retry > 1:
+                    raise error.reworded(f"{error} (after {retry} attempts)") from None
+                raise error
+            log.debug(
+                "retrying %s %s in %.2fs after: %s",
+                request.method,
+                request.path,
+                wait,
+                error.status or "no answer",
+            )
+            deadline.sleep(wait)
 
     def _round(
         self, target: VaultTarget, request: VaultRequest, token: str, deadline: Deadline
-    ) -> VaultReply:
+    ) -> VaultReply | _RoundFailed:
         """The reply of the first node that can serve, starting with the one that last could."""
         several = len(target.addresses) > 1
         exchange = _exchange(target, request, token, CONNECT_TIMEOUT_SECONDS if several else None)
@@ -145,13 +150,21 @@ class VaultClient:
                 reason = failover_reason(exc) if several else None
                 if reason is None:
                     raise
-                log.info("Vault node %s failed over (%s): %s", without_userinfo(address), reason, exc)
+                log.debug("Vault node %s failed over (%s): %s", without_userinfo(address), reason, exc)
                 self._counter.vault_failover(reason)
                 failures.append(exc)
                 continue
-            self._sticky.worked(key, answered.node if answered.node in target.addresses else address)
+            serving = answered.node if answered.node in target.addresses else address
+            previous = self._sticky.worked(key, serving) or target.addresses[0]
+            if previous != serving:
+                log.warning(
+                    "Vault %s: now using node %s instead of %s",
+                    target.describe(),
+                    without_userinfo(serving),
+                    without_userinfo(previous),
+                )
             return answered.reply
-        raise round_error(failures)
+        return _RoundFailed(round_error(failures))
 
     def _following_redirects(
         self,
@@ -212,6 +225,13 @@ class VaultClient:
             (time.monotonic() - started) * 1000,
         )
         return response
+
+
+@dataclass(frozen=True)
+class _RoundFailed:
+    """Every node of the target failed over in one round; `error` says how, node by node."""
+
+    error: ProviderError
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,9 @@ class StickyNodes:
         start = addresses.index(preferred)
         return [*addresses[start:], *addresses[:start]]
 
-    def worked(self, key: Hashable, address: str) -> None:
-        """Remember that `address` served the list `key`: the next request starts there."""
+    def worked(self, key: Hashable, address: str) -> str | None:
+        """Remember that `address` served the list `key` (the next request starts there); the one before."""
         with self._lock:
+            previous = self._preferred.get(key)
             self._preferred[key] = address
+        return previous

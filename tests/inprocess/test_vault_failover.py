@@ -9,6 +9,7 @@ leader for logins). Nothing in the provider is patched.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -161,6 +162,30 @@ def test_rate_limiting_is_not_failed_over(cluster: FakeCluster, provider: Provid
     assert mounts(provider)[0].code == grpc.StatusCode.OK
     assert cluster.nodes_asked(LOGIN) == [N1, N1]
     assert failovers(provider) == {}
+
+
+def test_rate_limiting_everywhere_keeps_the_attempt_count(cluster: FakeCluster, provider: Provider) -> None:
+    """A 429 that does not pass is retried as with one address (3 attempts), not until the deadline."""
+    cluster.vault.fail_next(LOGIN, *[answer(429, {"errors": ["rate limit quota exceeded"]})] * 5)
+    call = mounts(provider)[0]
+    assert call.code == grpc.StatusCode.UNAVAILABLE
+    assert call.details.endswith(
+        f"Vault at {N1} (from the -vault-addr flag) is rate limiting requests (429): rate limit quota "
+        "exceeded (after 3 attempts)"
+    )
+    assert cluster.nodes_asked(LOGIN) == [N1, N1, N1]
+
+
+def test_a_change_of_node_is_logged_once(
+    cluster: FakeCluster, provider: Provider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Moving to another node is one warning naming both nodes; staying there logs nothing more."""
+    cluster.state[N1] = "down"
+    with caplog.at_level(logging.WARNING, logger="provider.vault"):
+        mounts(provider, 2)
+    assert [record.getMessage() for record in caplog.records if record.name == "provider.vault"] == [
+        f"Vault {N1},{N2},{N3} (from the -vault-addr flag): now using node {N2} instead of {N1}"
+    ]
 
 
 def test_login_redirect_to_a_listed_node_is_followed(cluster: FakeCluster, provider: Provider) -> None:
