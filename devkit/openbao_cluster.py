@@ -46,6 +46,7 @@ class RaftNode:
     port: int
     directory: Path
     proc: subprocess.Popen[bytes] | None = None
+    signalled: bool = False  # sent a signal by `send_signal`: its exit is expected
 
     @property
     def address(self) -> str:
@@ -56,7 +57,7 @@ class RaftNode:
         return self.directory / "server.log"
 
     def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None and not self.signalled
 
 
 class OpenBaoRaftCluster(Service):
@@ -134,9 +135,20 @@ class OpenBaoRaftCluster(Service):
             stop_process(node.proc)
             node.proc = None
 
-    def restart(self, index: int, *, unseal: bool = True) -> None:
-        """Start a stopped node again on its own data; it comes back sealed unless `unseal`."""
+    def send_signal(self, index: int, signum: int) -> None:
+        """Send `signum` to node `index` and return at once: the test goes on while it stops."""
         node = self.nodes[index]
+        if node.proc is not None:
+            node.signalled = True
+            node.proc.send_signal(signum)
+
+    def restart(self, index: int, *, unseal: bool = True) -> None:
+        """Start a stopped (or signalled) node again on its own data; it comes back sealed unless `unseal`."""
+        node = self.nodes[index]
+        if node.signalled and node.proc is not None:
+            stop_process(node.proc)  # it was asked to stop already: wait for it, kill it if it lingers
+            node.proc = None
+        node.signalled = False
         if node.running():
             raise RuntimeError(f"{node.node_id} is still running")
         self._launch(find_bao(), node)
@@ -180,8 +192,10 @@ class OpenBaoRaftCluster(Service):
     def wait_healthy(self, timeout: float | None = None) -> None:
         """Wait until one node leads, every other node is an unsealed standby, and all of them vote."""
         self._wait(
-            lambda: sorted(self._health(node) or 0 for node in self.nodes) == [200] + [429] * (self.size - 1)
-            and self._all_voters(),
+            lambda: (
+                sorted(self._health(node) or 0 for node in self.nodes) == [200] + [429] * (self.size - 1)
+                and self._all_voters()
+            ),
             "every node to be healthy again",
             timeout,
         )
@@ -259,7 +273,7 @@ class OpenBaoRaftCluster(Service):
         ends = time.monotonic() + (self.startup_timeout if timeout is None else timeout)
         while not condition():
             for node in self.nodes:
-                if node.proc is not None and node.proc.poll() is not None:
+                if node.proc is not None and node.proc.poll() is not None and not node.signalled:
                     raise BackendFailed(
                         f"OpenBao {node.node_id} exited while waiting for {what}; "
                         f"log tail:\n{log_tail(node.log_path)}"

@@ -14,6 +14,7 @@ tests does not matter.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,9 +125,8 @@ def test_mounts_survive_losing_the_leader(
                     retried.append(retry)
                     assert not retry.error, f"the retry of a failed Mount failed too: {retry.error}"
             if not stopped_at and time.monotonic() - began > 1.0:
-                # Timed from the signal: SIGTERM returns once the leader has exited (~1 s).
                 stopped_at = time.monotonic() - began
-                (raft.kill if how == "SIGKILL" else raft.terminate)(leader)
+                raft.send_signal(leader, getattr(signal, how))  # returns at once: polls go on
             if stopped_at and not elected_at and raft.leader_index() is not None:
                 elected_at = time.monotonic() - began
             time.sleep(POLL_SECONDS)
