@@ -3,6 +3,8 @@
 This is the only module that speaks Vault's HTTP API, with the headers Vault's own
 clients send (X-Vault-Token, X-Vault-Namespace, X-Vault-Request). Bytes travel through
 a `Transport` (the seam tests use); answers become replies or errors in `replies`.
+With several addresses it asks the nodes in the order `failover` gives, passes a node
+over when `failover` says so, and follows the redirects `failover` allows.
 """
 
 from __future__ import annotations
