@@ -13,7 +13,6 @@ message. `stop` always ends every process it started and removes the scratch dir
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ import requests
 
 from devkit.errors import BackendFailed
 from devkit.openbao import find_bao
+from devkit.openbao_config import render_raft_config
 from devkit.ports import free_port
 from devkit.procs import Service, clean_env, log_tail, stop_process
 
@@ -209,7 +209,9 @@ class OpenBaoRaftCluster(Service):
 
     def _launch(self, binary: str, node: RaftNode) -> None:
         config = node.directory / "server.hcl"
-        config.write_text(_config(node), encoding="utf-8")
+        config.write_text(
+            render_raft_config(_HOST, node.port, node.node_id, node.directory / "raft"), encoding="utf-8"
+        )
         env = clean_env(node.directory, drop_prefixes=("VAULT_", "BAO_"))
         with node.log_path.open("ab") as log:
             node.proc = subprocess.Popen(
@@ -281,22 +283,6 @@ class OpenBaoRaftCluster(Service):
             if time.monotonic() > ends:
                 raise BackendFailed(f"timed out waiting for {what}")
             time.sleep(_POLL_SECONDS)
-
-
-def _config(node: RaftNode) -> str:
-    quoted = json.dumps  # HCL string literals accept JSON's escapes
-    return (
-        f'storage "raft" {{\n  path = {quoted(str(node.directory / "raft"))}\n'
-        f"  node_id = {quoted(node.node_id)}\n"
-        # The tightest raft timing (heartbeats, elections) Vault allows; the default is 5x slower.
-        "  performance_multiplier = 1\n}\n"
-        f'listener "tcp" {{\n  address = "{_HOST}:{node.port}"\n'
-        f'  cluster_address = "{_HOST}:{node.port + 1}"\n  tls_disable = true\n}}\n'
-        f'api_addr = "http://{_HOST}:{node.port}"\n'
-        f'cluster_addr = "https://{_HOST}:{node.port + 1}"\n'
-        "disable_mlock = true\n"
-        'log_level = "info"\n'
-    )
 
 
 def _errors(response: requests.Response) -> str:

@@ -24,9 +24,8 @@ import pytest
 from harness import ProviderProcess, StartProvider, backend_unavailable, unique
 from mounts import NAMESPACE, SERVICE_ACCOUNT, app_token, contents, kv_spc, mount, mount_error
 
-from devkit import BackendMissing, FakeApiServer, free_port
+from devkit import BackendMissing, FakeApiServer, OpenBaoRaftCluster, free_port
 from devkit import vault_setup as setup
-from devkit.openbao_cluster import OpenBaoRaftCluster
 
 pytestmark = pytest.mark.integration
 
