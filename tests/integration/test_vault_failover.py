@@ -20,7 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
+import hvac.exceptions
 import pytest
+import requests
 from harness import ProviderProcess, StartProvider, backend_unavailable, unique
 from mounts import NAMESPACE, SERVICE_ACCOUNT, app_token, contents, kv_spc, mount, mount_error
 
@@ -69,7 +71,7 @@ def _wait_readable_everywhere(cluster: OpenBaoRaftCluster, root: object) -> None
                     path=SECRET_PATH, mount_point="secret", raise_on_deleted_version=True
                 )
             return
-        except Exception:
+        except (hvac.exceptions.VaultError, requests.RequestException):
             if time.monotonic() > ends:
                 raise
             time.sleep(0.2)
