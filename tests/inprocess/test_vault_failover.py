@@ -254,7 +254,7 @@ def test_redirect_loop_is_bounded(cluster: FakeCluster, provider: Provider) -> N
 def test_every_node_down_names_every_node(cluster: FakeCluster, provider: Provider) -> None:
     """When no node can serve, rounds go on until the deadline; the error names each node's failure."""
     cluster.state.update({N1: "down", N2: "sealed", N3: "down"})
-    call = mounts(provider, timeout=1.5)[0]
+    call = mounts(provider, timeout=2.5)[0]
     assert call.code == grpc.StatusCode.UNAVAILABLE
     flag = "(from the -vault-addr flag)"
     assert call.details.startswith(

@@ -23,6 +23,7 @@ import grpc
 import hvac.exceptions
 import pytest
 import requests
+from cluster_kit import health_base, metric_samples
 from harness import ProviderProcess, StartProvider, backend_unavailable, unique
 from mounts import NAMESPACE, SERVICE_ACCOUNT, app_token, contents, kv_spc, mount, mount_error
 
@@ -163,6 +164,8 @@ def test_a_sealed_first_node_is_skipped(raft: OpenBaoRaftCluster, start_provider
         provider = start_provider(vault_addr=",".join([raft.addresses[sealed], *others]))
         assert contents(mount(provider, kv_spc(SECRET_PATH))) == {"value": SECRET["value"].encode()}
         assert f"Vault node {raft.addresses[sealed]} failed over (sealed)" in provider.log_text()
+        samples = metric_samples(requests.get(f"{health_base(provider)}/metrics", timeout=5).text)
+        assert samples[("vault_csi_provider_vault_failovers_total", frozenset({("reason", "sealed")}))] == 1
     finally:
         raft.unseal(sealed)
         raft.wait_healthy()
