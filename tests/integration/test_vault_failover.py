@@ -14,6 +14,7 @@ tests does not matter.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -58,7 +59,18 @@ def raft(apiserver: FakeApiServer) -> Iterator[OpenBaoRaftCluster]:
         print(f"\nraft cluster up in {cluster.startup_seconds:.1f} s")
         yield cluster
     finally:
+        pids = [node.proc.pid for node in cluster.nodes if node.proc is not None]
         cluster.stop()
+    assert not [pid for pid in pids if _alive(pid)], "the cluster left bao processes behind"
+    assert not cluster.scratch.exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _wait_readable_everywhere(cluster: OpenBaoRaftCluster, root: object) -> None:
