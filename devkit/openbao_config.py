@@ -1,4 +1,4 @@
-"""The extra HCL configuration passed to `bao server -dev -config=...` (pure text, no I/O).
+"""HCL for `bao server`: the extras of a dev server, and a raft cluster node's config (pure text, no I/O).
 
 Dev mode serves plain HTTP on one listener; a TLS listener with a certificate of our own
 (to test a custom server name) and a file audit device can only come from a config file.
@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TlsListener", "render_config"]
+__all__ = ["TlsListener", "render_config", "render_raft_config"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,20 @@ def render_config(listener: TlsListener | None, audit_file: Path | None) -> str:
         options = f"    file_path = {_string(str(audit_file))}\n"
         blocks.append('audit "file" "file" {\n  options {\n' + options + "  }\n}\n")
     return "\n".join(blocks)
+
+
+def render_raft_config(host: str, port: int, node_id: str, raft_dir: Path) -> str:
+    """The whole config of one raft cluster node: API on `port` (plain HTTP), cluster on `port + 1`."""
+    return (
+        f'storage "raft" {{\n  path = {_string(str(raft_dir))}\n  node_id = {_string(node_id)}\n'
+        # The tightest raft timing (heartbeats, elections) Vault allows; the default is 5x slower.
+        "  performance_multiplier = 1\n}\n"
+        f'listener "tcp" {{\n  address = "{host}:{port}"\n'
+        f'  cluster_address = "{host}:{port + 1}"\n  tls_disable = true\n}}\n'
+        f'api_addr = "http://{host}:{port}"\n'
+        f'cluster_addr = "https://{host}:{port + 1}"\n'
+        "disable_mlock = true\n"
+    )
 
 
 def _string(value: str) -> str:

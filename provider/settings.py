@@ -21,8 +21,10 @@ __all__ = [
     "FlagError",
     "Settings",
     "TlsSettings",
+    "join_addresses",
     "parse_bool",
     "parse_settings",
+    "split_addresses",
     "usage",
 ]
 
@@ -97,7 +99,10 @@ _FLAGS = (
     _Flag("hmac-key-file", "hmac_key_file", "file holding the versions' HMAC key (e.g. a mounted Secret)"),
     _Flag("cache-size", "cache_size", "how many Vault tokens to cache; 0 or less disables", "int"),
     _Flag(
-        "vault-addr", "vault_addr", "default Vault address (https://, http:// or unix://)", env="VAULT_ADDR"
+        "vault-addr",
+        "vault_addr",
+        "default Vault address (https://, http:// or unix://); several, comma-separated, fail over in order",
+        env="VAULT_ADDR",
     ),
     _Flag("vault-mount", "vault_mount", "default auth mount for login"),
     _Flag("vault-namespace", "vault_namespace", "default Vault namespace", env="VAULT_NAMESPACE"),
@@ -174,6 +179,20 @@ _TLS_ATTRS = {f.name for f in fields(TlsSettings)}
 _LISTEN_ADDRESS = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}")
 
 
+def split_addresses(text: str) -> tuple[str, ...]:
+    """The elements of a comma-separated Vault address list, trimmed, without a trailing slash.
+
+    Empty elements are kept (as "") so that validation can say which one is empty. Vault
+    addresses never contain a comma of their own (it would have to be in a user:password).
+    """
+    return tuple(item.strip().rstrip("/") for item in text.split(","))
+
+
+def join_addresses(addresses: Sequence[str]) -> str:
+    """The normalised form of an address list, the identity of "which Vault": `split_addresses` undone."""
+    return ",".join(addresses)
+
+
 def usage() -> str:
     lines = ["Usage: vault-csi-provider [flags]", "       vault-csi-provider mount|lint --help", "", "Flags:"]
     for flag in _FLAGS:
@@ -239,6 +258,9 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
         if env_values.get("vault_addr"):
             merged["vault_addr"] = env_values["vault_addr"]
 
+    if "vault_addr" in merged:
+        merged["vault_addr"] = join_addresses(split_addresses(str(merged["vault_addr"])))
+
     tls = TlsSettings(**{key: value for key, value in merged.items() if key in _TLS_ATTRS})  # type: ignore[arg-type]
     plain = {key: value for key, value in merged.items() if key not in _TLS_ATTRS}
     settings = Settings(tls=tls, **plain)  # type: ignore[arg-type]
@@ -255,6 +277,8 @@ def _check(settings: Settings) -> None:
         raise FlagError("-vault-namespace must be printable ASCII without spaces")
     if not settings.endpoint:
         raise FlagError("-endpoint must not be empty")
+    if "" in split_addresses(settings.vault_addr):
+        raise FlagError("-vault-addr (or VAULT_ADDR) has an empty element; separate addresses by one comma")
     if bool(settings.tls.client_cert) != bool(settings.tls.client_key):
         raise FlagError("-vault-tls-client-cert and -vault-tls-client-key must be given together")
     if settings.health_addr and not _LISTEN_ADDRESS.fullmatch(settings.health_addr):

@@ -4,6 +4,9 @@ The precedence is written here once. A SecretProviderClass value counts only whe
 is set, so an SPC that says nothing about TLS keeps the operator's settings
 (upstream's client resets skip-verify to false in that case). The operator's guard
 rails then bound what an SPC author may point the provider, and the pods' tokens, at.
+
+An address may be a comma-separated list (the nodes of one cluster, tried in order):
+every element is checked on its own, and every element an SPC names must be allowed.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from urllib.parse import urlsplit
 
 from provider.errors import InvalidRequest
 from provider.request.mount_request import VaultOverrides
-from provider.settings import Settings, TlsSettings
+from provider.settings import Settings, TlsSettings, join_addresses, split_addresses
 from provider.vault.target import VaultTarget, without_userinfo
 
 __all__ = ["resolve_target"]
@@ -37,12 +40,13 @@ def resolve_target(settings: Settings, spc: VaultOverrides) -> VaultTarget:
         skip_verify=flags.skip_verify if spc.skip_verify is None else spc.skip_verify,
     )
     target = VaultTarget(
-        address=address.rstrip("/"),
+        address=join_addresses(split_addresses(address)),
         address_source=source,  # type: ignore[arg-type]
         namespace=spc.namespace or settings.vault_namespace.strip("/"),
         tls=tls,
+        redirect_allowed=settings.allowed_vault_addresses,
     )
-    _check_address(target)
+    _check_addresses(target)
     _check_guard_rails(settings, spc)
     return target
 
@@ -51,12 +55,14 @@ def _check_guard_rails(settings: Settings, spc: VaultOverrides) -> None:
     """The operator's limits on what a SecretProviderClass may point the provider at."""
     problems = []
     allowed = settings.allowed_vault_addresses
-    operator = settings.vault_addr.rstrip("/")
-    if spc.address and allowed and spc.address.rstrip("/") not in (*allowed, operator):
-        problems.append(
-            f"vaultAddress {without_userinfo(spc.address)} is not one of the Vault addresses this provider "
-            f"allows (-allowed-vault-addresses: {', '.join(allowed)})"
-        )
+    operator = split_addresses(settings.vault_addr)
+    if spc.address and allowed:
+        problems += [
+            f"vaultAddress {without_userinfo(address)} is not one of the Vault addresses this provider "
+            f"allows (-allowed-vault-addresses: {without_userinfo(', '.join(allowed))})"
+            for address in dict.fromkeys(split_addresses(spc.address))
+            if address not in (*allowed, *operator)
+        ]
     if spc.skip_verify and settings.forbid_spc_skip_tls_verify:
         problems.append("vaultSkipTLSVerify is forbidden by the operator (-forbid-spc-skip-tls-verify)")
     if settings.allowed_tls_directories:
@@ -83,6 +89,25 @@ def _inside(path: str, directories: tuple[str, ...]) -> bool:
         if real == root or real.startswith(root.rstrip("/") + "/"):
             return True
     return False
+
+
+def _check_addresses(target: VaultTarget) -> None:
+    """Each element of the address list on its own; all problems at once."""
+    addresses = target.addresses
+    problems = []
+    where = target.origin()
+    for number, address in enumerate(addresses, start=1):
+        if not address:
+            problems.append(f"{where} has an empty address (element {number} of {len(addresses)})")
+        elif address in addresses[: number - 1]:
+            problems.append(f"{where} lists {without_userinfo(address)} more than once")
+        else:
+            try:
+                _check_address(target.node(address))
+            except InvalidRequest as exc:
+                problems += exc.problems
+    if problems:
+        raise InvalidRequest(problems)
 
 
 def _check_address(target: VaultTarget) -> None:

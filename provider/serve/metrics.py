@@ -46,6 +46,12 @@ class Metrics:
             ["kind", "status"],
             registry=self.registry,
         )
+        self.vault_failovers = Counter(
+            f"{PREFIX}_vault_failovers",
+            "Requests passed on to the next Vault address by why (unreachable, sealed, standby).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.logins = Counter(
             f"{PREFIX}_vault_logins", "Vault logins by result.", ["result"], registry=self.registry
         )
@@ -65,6 +71,9 @@ class Metrics:
 
     def vault_request(self, kind: str, status: int | None) -> None:
         self.vault_requests.labels(kind, str(status) if status is not None else "error").inc()
+
+    def vault_failover(self, reason: str) -> None:
+        self.vault_failovers.labels(reason).inc()
 
     def login(self, result: str) -> None:
         self.logins.labels(result).inc()

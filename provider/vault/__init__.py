@@ -1,5 +1,6 @@
 """Talking to Vault: a target (`target`), transports (`transport`, the seam tests use),
-the client with retries in the deadline (`client`), status → error (`replies`), a per-Mount
+the client with retries in the deadline (`client`), which node of a cluster to ask and which
+redirects to follow (`failover`), status → error (`replies`), a per-Mount
 `session`, the token endpoints (`token_api`) and the KV v2 mount check (`kv_paths`).
 
 May import request (only the pure `vault_request` type), render (only `gojson`), errors,

@@ -1,8 +1,10 @@
-"""Requests to Vault: headers, one transport per address and TLS settings, retries within the deadline.
+"""Requests to Vault: headers, one transport per node and TLS settings, failover, retries within the deadline.
 
 This is the only module that speaks Vault's HTTP API, with the headers Vault's own
 clients send (X-Vault-Token, X-Vault-Namespace, X-Vault-Request). Bytes travel through
 a `Transport` (the seam tests use); answers become replies or errors in `replies`.
+With several addresses it asks the nodes in the order `failover` gives, passes a node
+over when `failover` says so, and follows the redirects `failover` allows.
 """
 
 from __future__ import annotations
@@ -12,16 +14,26 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from provider.errors import ProviderError
+from provider.errors import ProviderError, VaultRejected
 from provider.request.vault_request import VaultRequest
 from provider.settings import TlsSettings
 from provider.vault.deadline import Deadline
+from provider.vault.failover import (
+    CONNECT_TIMEOUT_SECONDS,
+    MAX_REDIRECTS,
+    REDIRECTS,
+    StickyNodes,
+    failover_reason,
+    redirect_base,
+    round_error,
+)
 from provider.vault.replies import VaultReply, reply_or_error
 from provider.vault.retry import RetryPolicy
-from provider.vault.target import VaultTarget
-from provider.vault.transport import HttpRequest, Transport, TransportFactory
+from provider.vault.target import VaultTarget, without_userinfo
+from provider.vault.transport import HttpRequest, HttpResponse, Transport, TransportFactory
 
 __all__ = ["JITTER", "RequestCounter", "Uncounted", "VaultClient", "VaultReply", "request_kind"]
 
@@ -42,11 +54,17 @@ class RequestCounter(Protocol):
 
     def vault_request(self, kind: str, status: int | None) -> None: ...
 
+    def vault_failover(self, reason: str) -> None:
+        """A node of several could not serve and the next was asked (unreachable, sealed, standby)."""
+
 
 class Uncounted:
     """A RequestCounter for tools that keep no metrics (`lint --vault`)."""
 
     def vault_request(self, kind: str, status: int | None) -> None:
+        """Counts nothing."""
+
+    def vault_failover(self, reason: str) -> None:
         """Counts nothing."""
 
 
@@ -74,6 +92,7 @@ class VaultClient:
         self._retry = retry
         self._random = random
         self._transports: dict[tuple[str, TlsSettings], Transport] = {}
+        self._sticky = StickyNodes()
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -85,26 +104,97 @@ class VaultClient:
     def send(
         self, target: VaultTarget, request: VaultRequest, deadline: Deadline, token: str = ""
     ) -> VaultReply:
-        """The 2xx reply, retrying passing failures within the deadline; else a ProviderError."""
+        """The 2xx reply, retrying passing failures within the deadline; else a ProviderError.
+
+        With several addresses, one attempt is a round over the nodes (`_round`); when every
+        node failed over, the next round follows the usual back-off, and rounds go on for
+        as long as the deadline allows: an election takes seconds, not three quick tries.
+        """
         retry = 0
         while True:
             try:
-                return self._send_once(target, request, token, deadline.remaining())
+                outcome = self._round(target, request, token, deadline)
             except ProviderError as exc:
-                retry += 1
-                wait = self._retry.delay(retry, exc.retry_after, self._random) if exc.retryable else None
-                if wait is None or wait >= deadline.remaining():
-                    if retry > 1:
-                        raise exc.reworded(f"{exc} (after {retry} attempts)") from None
+                error, whole_round = exc, False
+            else:
+                if isinstance(outcome, VaultReply):
+                    return outcome
+                error, whole_round = outcome.error, True
+            retry += 1
+            # Rounds over every node go on while the deadline allows; other failures keep the policy's count.
+            count = min(retry, self._retry.attempts - 1) if whole_round else retry
+            wait = self._retry.delay(count, error.retry_after, self._random) if error.retryable else None
+            if wait is None or wait >= deadline.remaining():
+                if retry > 1:
+                    raise error.reworded(f"{error} (after {retry} attempts)") from None
+                raise error
+            log.debug(
+                "retrying %s %s in %.2fs after: %s",
+                request.method,
+                request.path,
+                wait,
+                error.status or "no answer",
+            )
+            deadline.sleep(wait)
+
+    def _round(
+        self, target: VaultTarget, request: VaultRequest, token: str, deadline: Deadline
+    ) -> VaultReply | _RoundFailed:
+        """The reply of the first node that can serve, starting with the one that last could."""
+        several = len(target.addresses) > 1
+        exchange = _exchange(target, request, token, CONNECT_TIMEOUT_SECONDS if several else None)
+        key = (target.address, target.tls)
+        failures: list[ProviderError] = []
+        for address in self._sticky.order(key, target.addresses):
+            try:
+                answered = self._following_redirects(target, address, request, exchange, deadline)
+            except ProviderError as exc:
+                reason = failover_reason(exc) if several else None
+                if reason is None:
                     raise
-                log.debug(
-                    "retrying %s %s in %.2fs after: %s",
-                    request.method,
-                    request.path,
-                    wait,
-                    exc.status or "no answer",
+                log.debug("Vault node %s failed over (%s): %s", without_userinfo(address), reason, exc)
+                self._counter.vault_failover(reason)
+                failures.append(exc)
+                continue
+            serving = answered.node if answered.node in target.addresses else address
+            previous = self._sticky.worked(key, serving) or target.addresses[0]
+            if previous != serving:
+                log.warning(
+                    "Vault %s: now using node %s instead of %s",
+                    target.describe(),
+                    without_userinfo(serving),
+                    without_userinfo(previous),
                 )
-                deadline.sleep(wait)
+            return answered.reply
+        return _RoundFailed(round_error(failures))
+
+    def _following_redirects(
+        self,
+        target: VaultTarget,
+        address: str,
+        request: VaultRequest,
+        exchange: HttpRequest,
+        deadline: Deadline,
+    ) -> _Answered:
+        """One node's reply, after following its redirects into allowed addresses (at most a few)."""
+        sensitive = [exchange.headers.get("X-Vault-Token", ""), *request.argument_values()]
+        node = target.node(address)
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send_once(node, exchange, request_kind(request), deadline.remaining())
+            location = response.headers.get("Location", "") if response.status in REDIRECTS else ""
+            base = redirect_base(location, target, exchange.path) if location else None
+            if base is None:
+                reply = reply_or_error(node, response.status, response.headers, response.body, sensitive)
+                return _Answered(reply, node.address)
+            log.debug(
+                "following a %d from %s to %s", response.status, node.describe(), without_userinfo(base)
+            )
+            node = target.node(base)
+        raise VaultRejected(
+            f"Vault at {target.node(address).describe()} redirected {request.method} {request.path} "
+            f"more than {MAX_REDIRECTS} times; list the cluster's nodes, or put a load balancer "
+            "in front of Vault"
+        )
 
     def _transport(self, target: VaultTarget) -> Transport:
         # The namespace is a header, not a connection property: it is not in the key.
@@ -119,21 +209,9 @@ class VaultClient:
                 self._transports[key] = transport
             return transport
 
-    def _send_once(
-        self, target: VaultTarget, request: VaultRequest, token: str, timeout: float
-    ) -> VaultReply:
-        """One exchange; its failure says whether it is worth retrying."""
-        transport = self._transport(target)
-        headers = {"X-Vault-Request": "true"}
-        if token:
-            headers["X-Vault-Token"] = token
-        if target.namespace:
-            headers["X-Vault-Namespace"] = target.namespace
-        if request.body is not None:
-            headers["Content-Type"] = "application/json"
-        body = request.body.encode() if request.body is not None else None
-        exchange = HttpRequest(request.method, request.path, request.query, headers, body)
-        kind = request_kind(request)
+    def _send_once(self, node: VaultTarget, exchange: HttpRequest, kind: str, timeout: float) -> HttpResponse:
+        """One exchange with one node: its whole answer, or a failure saying whether a retry may help."""
+        transport = self._transport(node)
         started = time.monotonic()
         try:
             response = transport.send(exchange, timeout)
@@ -143,10 +221,39 @@ class VaultClient:
         self._counter.vault_request(kind, response.status)
         log.debug(
             "vault %s %s -> %d in %.1f ms",
-            request.method,
-            request.path,
+            exchange.method,
+            exchange.path,
             response.status,
             (time.monotonic() - started) * 1000,
         )
-        sensitive = [token, *request.argument_values()]
-        return reply_or_error(target, response.status, response.headers, response.body, sensitive)
+        return response
+
+
+@dataclass(frozen=True)
+class _RoundFailed:
+    """Every node of the target failed over in one round; `error` says how, node by node."""
+
+    error: ProviderError
+
+
+@dataclass(frozen=True)
+class _Answered:
+    """A node's reply and the node that gave it (another one when a redirect was followed)."""
+
+    reply: VaultReply
+    node: str
+
+
+def _exchange(
+    target: VaultTarget, request: VaultRequest, token: str, connect_timeout: float | None
+) -> HttpRequest:
+    """The HTTP request for `request`, with the headers Vault's own clients send."""
+    headers = {"X-Vault-Request": "true"}
+    if token:
+        headers["X-Vault-Token"] = token
+    if target.namespace:
+        headers["X-Vault-Namespace"] = target.namespace
+    if request.body is not None:
+        headers["Content-Type"] = "application/json"
+    body = request.body.encode() if request.body is not None else None
+    return HttpRequest(request.method, request.path, request.query, headers, body, connect_timeout)

@@ -43,8 +43,9 @@ _BY_STATUS: dict[int, tuple[type[ProviderError], str]] = {
 _SERVER_ERROR = (VaultUnavailable, "Vault at {where} failed with HTTP {status}{said}")
 _REDIRECT = (
     VaultRejected,
-    "Vault at {where} redirected the request ({status}) to {location}; "
-    "set the address to the active node or a load balancer in front of Vault",
+    "Vault at {where} redirected the request ({status}) to {location}, which is not one of its "
+    "addresses or -allowed-vault-addresses; list the cluster's nodes in the address, or put a load "
+    "balancer in front of Vault",
 )
 _OTHER = (VaultRejected, "Vault rejected the request (HTTP {status}){said}")
 _MULTIERROR_HEAD = re.compile(r"^\d+ errors? occurred:\s*")
@@ -75,7 +76,7 @@ def reply_or_error(
     if 200 <= status < 300:
         if body.strip() and not parsed:
             raise VaultUnavailable(
-                f"Vault at {target.describe()} answered {status} with a body that is not JSON"
+                f"Vault at {target.describe()} answered {status} with a body that is not JSON", status=status
             )
         return VaultReply(status, payload)
     raise status_error(target, status, _reasons(payload, sensitive), headers)

@@ -60,6 +60,8 @@ class HttpRequest:
     query: tuple[tuple[str, str], ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     body: bytes | None = field(default=None, repr=False)
+    # A bound on connecting alone, below the whole timeout (set when other nodes could be asked).
+    connect_timeout: float | None = None
 
     def describe(self) -> str:
         return f"{self.method} {self.path}"
@@ -104,6 +106,7 @@ class Urllib3Transport:
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
         url = self._prefix + request.path + (f"?{urlencode(request.query)}" if request.query else "")
         started = time.monotonic()
+        connect = min(timeout, request.connect_timeout) if request.connect_timeout else timeout
         try:
             response = self._pool.urlopen(
                 request.method,
@@ -113,7 +116,7 @@ class Urllib3Transport:
                 retries=False,
                 redirect=False,
                 assert_same_host=False,
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                timeout=urllib3.Timeout(connect=connect, read=timeout),
                 preload_content=False,
             )
             try:
@@ -121,7 +124,7 @@ class Urllib3Transport:
             finally:
                 response.release_conn()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise transport_error(self._target, exc) from None
+            raise transport_error(self._target, exc, connect if connect < timeout else None) from None
         return HttpResponse(response.status, response.headers, body)
 
     def close(self) -> None:

@@ -24,9 +24,18 @@ __all__ = ["causes", "os_reason", "transport_error"]
 _MAX_CHAIN = 20
 
 
-def transport_error(target: VaultTarget, exc: Exception) -> ProviderError:
-    """Our error for a request that got no whole HTTP answer."""
+def transport_error(target: VaultTarget, exc: Exception, connect_bound: float | None = None) -> ProviderError:
+    """Our error for a request that got no whole HTTP answer.
+
+    `connect_bound` is the connect timeout when it was shorter than the Mount's deadline
+    (other nodes could be asked): a connect that ran into it is a node not answering,
+    not a spent deadline.
+    """
     where = target.describe()
+    if connect_bound is not None and isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return VaultUnavailable(
+            f"cannot reach Vault at {where}: no connection within {connect_bound:g} s", retryable=True
+        )
     if isinstance(exc, urllib3.exceptions.SSLError) or _caused_by(exc, ssl.SSLError):
         server_name = target.tls.server_name
         return VaultRejected(

@@ -37,13 +37,17 @@ FAST = RetryPolicy(attempts=3, base=0.002, cap=0.004)
 
 
 class Counted:
-    """The client's RequestCounter: every (kind, status) it reported."""
+    """The client's RequestCounter: every (kind, status) it reported, and every failover's reason."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, int | None]] = []
+        self.failovers: list[str] = []
 
     def vault_request(self, kind: str, status: int | None) -> None:
         self.seen.append((kind, status))
+
+    def vault_failover(self, reason: str) -> None:
+        self.failovers.append(reason)
 
 
 class Script:
@@ -88,7 +92,7 @@ OK = answer(200, {"data": {"data": {"password": "pw"}}})
             [HttpResponse(200, {}, b"<html>proxy login</html>")],
             VaultUnavailable,
             f"Vault at {WHERE} answered 200 with a body that is not JSON",
-            None,
+            200,
             1,
             id="200-not-json",
         ),
@@ -119,8 +123,9 @@ OK = answer(200, {"data": {"data": {"password": "pw"}}})
         pytest.param(
             [answer(307, None, {"Location": "https://vault-1.vault.svc:8200/v1/secret/data/app"})],
             VaultRejected,
-            f"Vault at {WHERE} redirected the request (307) to vault-1.vault.svc:8200; "
-            "set the address to the active node or a load balancer in front of Vault",
+            f"Vault at {WHERE} redirected the request (307) to vault-1.vault.svc:8200, which is not one of "
+            "its addresses or -allowed-vault-addresses; list the cluster's nodes in the address, or put a "
+            "load balancer in front of Vault",
             307,
             1,
             id="redirect-reported-not-followed",

@@ -510,7 +510,8 @@ ODD_LOGIN_ANSWERS = [
         Raw(307, headers={"Location": "http://standby.example:8200/v1/auth/kubernetes/login"}),
         grpc.StatusCode.FAILED_PRECONDITION,
         "{login} failed: Vault at {proxy} (from the -vault-addr flag) redirected the request (307) to "
-        "standby.example:8200; set the address to the active node or a load balancer in front of Vault",
+        "standby.example:8200, which is not one of its addresses or -allowed-vault-addresses; "
+        "list the cluster's nodes in the address, or put a load balancer in front of Vault",
         id="login-redirect",
     ),
 ]
@@ -586,7 +587,8 @@ ODD_READ_ANSWERS = [
         Raw(302, headers={"Location": "https://elsewhere.example/ui"}),
         grpc.StatusCode.FAILED_PRECONDITION,
         "GET {read} failed: Vault at {proxy} (from the -vault-addr flag) redirected the request (302) to "
-        "elsewhere.example; set the address to the active node or a load balancer in front of Vault",
+        "elsewhere.example, which is not one of its addresses or -allowed-vault-addresses; "
+        "list the cluster's nodes in the address, or put a load balancer in front of Vault",
         id="read-redirect",
     ),
 ]

@@ -80,6 +80,12 @@ def test_good_spc_is_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert lint(capsys, "--quiet", path) == (0, [])
 
 
+def test_address_list_is_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A vaultAddress listing several nodes is accepted as a whole."""
+    path = write(tmp_path, spc(vaultAddress="https://v1:8200, https://v2:8200/,unix:///run/agent.sock"))
+    assert lint(capsys, path) == (0, [f"{path}: document 1 (SecretProviderClass/app): ok"])
+
+
 def test_multi_document_reports_every_problem_with_document_index(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,6 +178,22 @@ def test_other_providers_and_kinds_are_skipped(tmp_path: Path, capsys: pytest.Ca
             "Vault address https://vault:port (from vaultAddress in the SecretProviderClass) "
             "is not a valid URL",
             id="address-port",
+        ),
+        pytest.param(
+            {"vaultAddress": "https://v1:8200, ftp://v2:8200,https://v3:8200"},
+            "Vault address ftp://v2:8200 (from vaultAddress in the SecretProviderClass) "
+            "must start with https://, http:// or unix://",
+            id="address-list-bad-element",
+        ),
+        pytest.param(
+            {"vaultAddress": "https://v1:8200,,https://v3:8200"},
+            "vaultAddress in the SecretProviderClass has an empty address (element 2 of 3)",
+            id="address-list-empty-element",
+        ),
+        pytest.param(
+            {"vaultAddress": "https://v1:8200,https://v1:8200/"},
+            "vaultAddress in the SecretProviderClass lists https://v1:8200 more than once",
+            id="address-list-duplicate",
         ),
         pytest.param(
             {"objects": ""},
