@@ -63,6 +63,7 @@ class Settings:
     vault_addr: str = DEFAULT_VAULT_ADDRESS
     vault_addr_source: Source = "default"
     vault_mount: str = "kubernetes"
+    audience: str = "vault"  # the service-account token's audience for classes that name none
     vault_namespace: str = ""
     tls: TlsSettings = field(default_factory=TlsSettings)
     token_request_fallback: bool = False
@@ -105,6 +106,7 @@ _FLAGS = (
         env="VAULT_ADDR",
     ),
     _Flag("vault-mount", "vault_mount", "default auth mount for login"),
+    _Flag("audience", "audience", "service-account token audience for classes that set no audience"),
     _Flag("vault-namespace", "vault_namespace", "default Vault namespace", env="VAULT_NAMESPACE"),
     _Flag("vault-tls-ca-cert", "ca_cert", "PEM file of CA certificates for Vault", env="VAULT_CACERT"),
     _Flag("vault-tls-ca-directory", "ca_directory", "directory of PEM CA certificates", env="VAULT_CAPATH"),
@@ -261,6 +263,8 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     if "vault_addr" in merged:
         merged["vault_addr"] = join_addresses(split_addresses(str(merged["vault_addr"])))
 
+    if not str(merged.get("audience", "vault")).strip():
+        merged.pop("audience")  # -audience= means the default, like an empty -vault-addr=
     tls = TlsSettings(**{key: value for key, value in merged.items() if key in _TLS_ATTRS})  # type: ignore[arg-type]
     plain = {key: value for key, value in merged.items() if key not in _TLS_ATTRS}
     settings = Settings(tls=tls, **plain)  # type: ignore[arg-type]

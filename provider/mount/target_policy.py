@@ -125,6 +125,12 @@ def _check_address(target: VaultTarget) -> None:
         if parts.netloc or not parts.path.startswith("/"):
             raise InvalidRequest(f"Vault address {target.describe()} must be unix:///absolute/path/to.sock")
         return
+    if "@" in parts.netloc and target.address_source == "spc":
+        # Vault takes no user:password, and a SecretProviderClass sits in etcd as plain text.
+        raise InvalidRequest(
+            f"vaultAddress {target.describe()} carries a user name or password; remove the "
+            "user:password@ part (Vault authenticates the pod by its service-account token)"
+        )
     # A path prefix is allowed (Vault behind a reverse proxy), as in Go's client.
     if not parts.hostname or parts.query or parts.fragment:
         raise InvalidRequest(f"Vault address {target.describe()} must be scheme://host[:port][/prefix]")

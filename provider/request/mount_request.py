@@ -202,12 +202,18 @@ def identify(attributes: str) -> tuple[str, str, str]:
 
 
 def parse_mount_request(
-    attributes: str, secrets: str, target_path: str, permission: str, token_optional: bool = False
+    attributes: str,
+    secrets: str,
+    target_path: str,
+    permission: str,
+    token_optional: bool = False,
+    default_audience: str = DEFAULT_AUDIENCE,
 ) -> MountConfig:
     """Parse and check the whole request; raises InvalidRequest listing every problem.
 
     With `token_optional` (the TokenRequest fallback is on) a request without a token
-    for the audience is valid and `jwt` is empty.
+    for the audience is valid and `jwt` is empty. `default_audience` (-audience) serves
+    classes that name none.
     """
     params = _string_map(attributes, "attributes", allow_null=False)
     secret_map = _string_map(secrets, "secrets", allow_null=True)
@@ -227,7 +233,7 @@ def parse_mount_request(
     default_mode = _permission(permission, problems)
     auth_mount = _auth_mount(params, problems)
     vault_overrides = _vault_overrides(params, problems)
-    audience = params.get("audience") or DEFAULT_AUDIENCE
+    audience = params.get("audience") or default_audience
     jwt = _token_for(audience, params, secret_map, problems, token_optional)
     cache_policy = parse_cache_policy(params, problems)
     objects, object_problems = parse_objects(params.get("objects", ""))

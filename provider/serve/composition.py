@@ -87,6 +87,7 @@ def build_provider(
         max_concurrent_mounts=settings.max_concurrent_mounts,
         max_response_bytes=settings.max_response_bytes,
         max_file_bytes=settings.max_file_bytes,
+        default_audience=settings.audience,
     )
     return Provider(metrics, mounter, servicer, vault, fetch_pool, audit)
 

@@ -29,7 +29,13 @@ from provider.errors import (
     VaultUnavailable,
 )
 from provider.mount.mounter import Mounter, MountResult
-from provider.request.mount_request import MountConfig, PodIdentity, identify, parse_mount_request
+from provider.request.mount_request import (
+    DEFAULT_AUDIENCE,
+    MountConfig,
+    PodIdentity,
+    identify,
+    parse_mount_request,
+)
 from provider.serve.audit import AuditSink
 from provider.serve.metrics import Metrics
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
@@ -73,8 +79,10 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         max_concurrent_mounts: int,
         max_response_bytes: int,
         max_file_bytes: int,
+        default_audience: str = DEFAULT_AUDIENCE,
     ) -> None:
         self._audit = audit
+        self._default_audience = default_audience
         self._max_file_bytes = max_file_bytes
         self._mounter = mounter
         self._metrics = metrics
@@ -101,6 +109,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
                 request.target_path,
                 request.permission,
                 token_optional=self._mounter.requests_tokens,
+                default_audience=self._default_audience,
             )
             with self._slot(deadline):
                 result = self._mounter.mount(config, deadline)

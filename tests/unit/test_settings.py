@@ -82,6 +82,9 @@ def test_parse_settings_reads_process_environment(monkeypatch: pytest.MonkeyPatc
         pytest.param(["-version=false"], "show_version", False, id="bool-equals-false"),
         pytest.param(["-version=T"], "show_version", True, id="bool-go-parse-bool-form"),
         pytest.param(["-endpoint=a=b"], "endpoint", "a=b", id="value-with-equals"),
+        pytest.param([], "audience", "vault", id="audience-default"),
+        pytest.param(["-audience=sts.example"], "audience", "sts.example", id="audience"),
+        pytest.param(["-audience="], "audience", "vault", id="empty-audience-is-the-default"),
         pytest.param(["-endpoint=/a", "-endpoint=/b"], "endpoint", "/b", id="last-wins"),
         pytest.param(["-vault-addr", "-x"], "vault_addr", "-x", id="value-starting-with-dash"),
         pytest.param(

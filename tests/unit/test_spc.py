@@ -384,6 +384,17 @@ def test_service_account_token(changes: dict[str, str], secrets: str, audience: 
     assert (config.audience, config.jwt) == (audience, token)
 
 
+def test_default_audience_serves_classes_that_name_none() -> None:
+    """-audience picks the token of classes without `audience`; a class's own audience still wins."""
+    attributes = {**MINIMAL, TOKENS_KEY: tokens_json({"vault": OTHER_TOKEN, "sts.example": TOKEN})}
+    config = parse_mount_request(json.dumps(attributes), "null", "/t", "420", default_audience="sts.example")
+    assert (config.audience, config.jwt) == ("sts.example", TOKEN)
+    own = parse_mount_request(
+        json.dumps({**attributes, "audience": "vault"}), "null", "/t", "420", default_audience="sts.example"
+    )
+    assert (own.audience, own.jwt) == ("vault", OTHER_TOKEN)
+
+
 def test_tokens_only_in_secrets_when_attribute_absent() -> None:
     """With serviceAccountTokenInSecrets the attribute may be missing altogether."""
     config = parse(remove=(TOKENS_KEY,), secrets=json.dumps({TOKENS_KEY: tokens_json({"vault": TOKEN})}))

@@ -157,3 +157,15 @@ def test_userinfo_never_shown_for_any_element() -> None:
     problems = refusal([f"-allowed-vault-addresses={N3}"], address=listed)
     assert len(problems) == 2
     assert all(PLANTED_PASSWORD not in problem for problem in problems)
+
+
+def test_an_spc_address_with_userinfo_is_refused_without_showing_it() -> None:
+    """user:password@ in a vaultAddress (plain text in etcd) is refused; the flag's stays the operator's call."""
+    listed = f"{N1},https://u:{PLANTED_PASSWORD}@v2:8200"
+    assert refusal([], address=listed) == [
+        "vaultAddress https://[redacted]@v2:8200 (from vaultAddress in the SecretProviderClass) carries a "
+        "user name or password; remove the user:password@ part (Vault authenticates the pod by its "
+        "service-account token)"
+    ]
+    operator = f"https://u:{PLANTED_PASSWORD}@v2:8200"
+    assert resolve([f"-vault-addr={operator}"]).address == operator
