@@ -9,7 +9,6 @@ included), and the database leases OpenBao holds when the window ends.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ class StepResult:
     failures: int
     latency_ms: Summary | None
     lag_p99_s: float | None
-    requests: Counter[str]
+    requests: dict[str, int]  # by kind, in the window
     requests_per_minute: dict[str, float]
     vault_errors: int
     step_logins: int
@@ -91,7 +90,7 @@ def step_result(mode: str, nodes: int, pods_per_node: int, workloads: int, raw: 
         failures=len(raw.errors),
         latency_ms=summarize(raw.latencies),
         lag_p99_s=percentile(raw.lags, 0.99) if raw.lags else None,
-        requests=raw.window.requests,
+        requests=dict(raw.window.requests),
         requests_per_minute=per_minute,
         vault_errors=raw.window.errors,
         step_logins=raw.before_window.requests["login"] + raw.window.requests["login"],
@@ -118,6 +117,7 @@ _HEADER = [
     "p99 ms",
     "lag p99 s",
     "req/min",
+    "req/Mount",
     "login/min",
     "read/min",
     "lease/min",
@@ -145,6 +145,7 @@ def _row(r: StepResult) -> list[str]:
         "-" if r.latency_ms is None else f"{r.latency_ms.p99:.1f}",
         "-" if r.lag_p99_s is None else f"{r.lag_p99_s:.2f}",
         f"{rate['total']:.0f}",
+        "-" if not r.mounts else f"{sum(r.requests.values()) / r.mounts:.2f}",
         f"{rate.get('login', 0.0):.0f}",
         f"{rate.get('read', 0.0):.0f}",
         f"{rate.get('lookup', 0.0) + rate.get('renew', 0.0):.0f}",

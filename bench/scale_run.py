@@ -130,15 +130,16 @@ def _step(run_: _Run, mode: str, per_node: int, number: int) -> StepResult:
         start, cpu_start = time.perf_counter(), [node.sample().cpu_seconds for node in nodes]
         bao_start = _bao_cpu(run_.backends)
         time.sleep(options.duration)
+        # Stopped first, so the window ends after its last Mount and no Mount outside it is counted.
+        poller.stop()
         end, end_samples = time.perf_counter(), [node.sample() for node in nodes]
         bao_end = _bao_cpu(run_.backends)
-        poller.stop()
         for node in nodes:
             node.provider.check_alive()
         time.sleep(_SETTLE_SECONDS)
         window = run_.audit.take()
         leases = count_database_leases(run_.backends.root)
-    measured = [s for s in poller.samples if start <= s.mount.start < end]
+    measured = [s for s in poller.samples if s.mount.start >= start]
     raw = StepWindow(
         window_seconds=end - start,
         latencies=[s.mount.seconds for s in measured if s.mount.error is None],
