@@ -161,8 +161,9 @@ class Poller:
         for node in self._nodes:
             per_node = len(node.pods)
             for j in range(per_node):
-                # Nodes are offset by a fraction of one pod's slot, so their polls interleave.
-                phase = (j + node.index / count) / per_node
+                # Nodes are offset by a fraction of one pod's slot, so their polls interleave, and no
+                # poll comes due at first + k * interval, where the runner opens its window.
+                phase = (j + (node.index + 0.5) / count) / per_node
                 self._due[node.index].append((first + phase * self._interval, j))
             heapq.heapify(self._due[node.index])
             for worker in range(self._concurrency):
