@@ -15,4 +15,7 @@ Modules, each importing only those listed before it:
     scenarios                               a, b, c, d
     report                                  tables and JSON
     run, cli                                composition and flags
+
+`python -m bench.soak` (load and soak) and `python -m bench.scale` (N nodes x M pods against
+one OpenBao; its own modules `scale_*`, see `bench/scale.py`) are separate entry points.
 """

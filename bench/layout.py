@@ -30,6 +30,7 @@ __all__ = [
     "dynamic_objects",
     "kv_secrets",
     "objects_yaml",
+    "scale_objects",
     "static_objects",
     "storm_objects",
     "template_objects",
@@ -148,6 +149,16 @@ def dynamic_objects() -> list[dict[str, Any]]:
         {"objectName": "pg/password", "secretPath": creds, "secretKey": "password"},
         {"objectName": "tls/tls.crt", **issue, "secretKey": "certificate"},
         {"objectName": "tls/tls.key", **issue, "secretKey": "private_key", "filePermission": 0o600},
+    ]
+
+
+def scale_objects() -> list[dict[str, Any]]:
+    """`python -m bench.scale`: a's five KV objects and one database credential (one lease)."""
+    creds = f"{DB_MOUNT}/creds/{DB_ROLE}"
+    return [
+        *static_objects(),
+        {"objectName": "pg/username", "secretPath": creds, "secretKey": "username"},
+        {"objectName": "pg/password", "secretPath": creds, "secretKey": "password"},
     ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,13 +76,19 @@ class PodFactory:
         service_account: str,
         objects: list[dict[str, Any]],
         volume: Path | None,
+        extra_parameters: Mapping[str, str] | None = None,
     ) -> Pod:
+        """A pod reading `objects`; `extra_parameters` are further SecretProviderClass parameters."""
         uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/pod/{namespace}/{name}"))
         token = self._issuer.mint(
             namespace, service_account, name, uid, audiences=[AUDIENCE], ttl_seconds=TOKEN_SECONDS
         )
         expires = (datetime.now(UTC) + timedelta(seconds=TOKEN_SECONDS)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        parameters = {"roleName": layout.ROLE, "objects": layout.objects_yaml(objects)}
+        parameters = {
+            "roleName": layout.ROLE,
+            "objects": layout.objects_yaml(objects),
+            **(extra_parameters or {}),
+        }
         info = PodInfo(namespace=namespace, name=name, uid=uid, service_account=service_account)
         attributes, secrets = build_mount_payload(
             parameters, spc_name=SPC_NAME, pod=info, tokens={AUDIENCE: (token, expires)}

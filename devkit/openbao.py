@@ -122,6 +122,11 @@ class OpenBaoServer(Service):
         if not keep_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (the benchmarks sample its CPU), else None."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def client(self, namespace: str | None = None) -> Any:
         """An `hvac.Client` on the HTTP address with the root token, optionally in `namespace`."""
         return hvac.Client(url=self.address, token=self.root_token, namespace=namespace)
