@@ -68,6 +68,11 @@ def render_template(
     def fetch(read: SecretCall) -> dict[str, Any]:
         request = requests[read]
         payload = payloads[request]
+        if isinstance(payload, bytes):
+            raise InvalidRequest(
+                f"Vault answered {request.describe()} with a body that is not JSON (such as PEM), "
+                "which a template cannot read; use an object without secretKey to write it whole"
+            )
         if not isinstance(payload, dict):
             raise VaultUnavailable(f"Vault answered {request.describe()} with an empty body")
         return payload
@@ -99,8 +104,21 @@ def _render(
         raise exc.reworded(f"{obj.label()}: {redact(str(exc), sensitive + answers)}") from None
 
 
+def _raw_file(obj: SecretObject, body: bytes) -> list[tuple[str, bytes]]:
+    """A 2xx answer that is not JSON (pki/ca/pem): written as it came, by an object that asks for it whole."""
+    asked = f'secretKey "{obj.secret_key}"' if obj.secret_key is not None else f"format: {obj.format}"
+    if obj.secret_key is not None or obj.format in ("data", "files"):
+        raise InvalidRequest(
+            f"{obj.label()}: Vault answered {obj.request.describe()} with a body that is not JSON "
+            f"(such as PEM), so {asked} cannot be taken from it; remove it to write the answer as it came"
+        )
+    return [(obj.name, body)]
+
+
 def _files(obj: SecretObject, payload: Any, sensitive: list[str]) -> list[tuple[str, bytes]]:
     """The (path, contents) of an object without a template."""
+    if isinstance(payload, bytes):
+        return _raw_file(obj, payload)
     what = f"{obj.label()}: {obj.request.describe()}"
     key = obj.secret_key
     try:

@@ -54,7 +54,8 @@ _MULTIERROR_HEAD = re.compile(r"^\d+ errors? occurred:\s*")
 @dataclass(frozen=True)
 class VaultReply:
     status: int
-    # Parsed JSON (numbers as gojson.JsonNumber), or None for an empty body.
+    # Parsed JSON (numbers as gojson.JsonNumber), None for an empty body, or the bytes of a
+    # 2xx answer that is not JSON (PEM, DER): only an object without secretKey writes those.
     payload: Any = field(repr=False)
 
 
@@ -75,11 +76,21 @@ def reply_or_error(
             payload = None
     if 200 <= status < 300:
         if body.strip() and not parsed:
-            raise VaultUnavailable(
-                f"Vault at {target.describe()} answered {status} with a body that is not JSON", status=status
-            )
+            if _looks_like_html(headers, body):
+                # A proxy's login or error page, never Vault's: Vault answers raw only with PEM, DER, text.
+                raise VaultUnavailable(
+                    f"Vault at {target.describe()} answered {status} with a body that is not JSON",
+                    status=status,
+                )
+            # A raw answer (pki/ca/pem, pki/ca_chain, pki/crl): its bytes, for objects that write it whole.
+            return VaultReply(status, bytes(body))
         return VaultReply(status, payload)
     raise status_error(target, status, _reasons(payload, sensitive), headers)
+
+
+def _looks_like_html(headers: Mapping[str, str], body: bytes) -> bool:
+    content_type = headers.get("Content-Type") or headers.get("content-type") or ""
+    return content_type.lower().startswith("text/html") or body.lstrip()[:1] == b"<"
 
 
 def status_error(target: VaultTarget, status: int, reasons: str, headers: Mapping[str, str]) -> ProviderError:

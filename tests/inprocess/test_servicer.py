@@ -125,11 +125,19 @@ def test_the_table_covers_every_error_the_provider_raises() -> None:
         ),
         pytest.param(
             KV,
-            [HttpResponse(200, {}, b"not json")],
+            [HttpResponse(200, {"Content-Type": "text/html"}, b"proxy login")],
             grpc.StatusCode.UNAVAILABLE,
             f'objects[0] "a": GET /v1/secret/data/app failed: Vault at {WHERE} answered 200 with a body '
             "that is not JSON",
-            id="not-json",
+            id="html-page",
+        ),
+        pytest.param(
+            KV,
+            [HttpResponse(200, {}, b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            'objects[0] "a": Vault answered GET /v1/secret/data/app with a body that is not JSON (such as '
+            'PEM), so secretKey "password" cannot be taken from it; remove it to write the answer as it came',
+            id="raw-answer-with-a-secret-key",
         ),
     ],
 )

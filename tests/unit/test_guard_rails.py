@@ -90,7 +90,8 @@ def test_refused_address_never_shows_its_credentials() -> None:
     """user:password in a refused vaultAddress is redacted in the message."""
     message = refusal([ALLOW_BOTH], address=f"https://user:{PLANTED_PASSWORD}@evil.example:8200")
     assert PLANTED_PASSWORD not in message
-    assert message.startswith("vaultAddress https://[redacted]@evil.example:8200 is not one of")
+    assert message.startswith("vaultAddress https://[redacted]@evil.example:8200 (from vaultAddress in the")
+    assert "carries a user name or password" in message
 
 
 @pytest.mark.parametrize(

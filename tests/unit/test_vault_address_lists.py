@@ -160,7 +160,7 @@ def test_userinfo_never_shown_for_any_element() -> None:
 
 
 def test_an_spc_address_with_userinfo_is_refused_without_showing_it() -> None:
-    """user:password@ in a vaultAddress (plain text in etcd) is refused; the flag's stays the operator's call."""
+    """user:password@ in a vaultAddress (plain text in etcd) is refused; in -vault-addr it is left alone."""
     listed = f"{N1},https://u:{PLANTED_PASSWORD}@v2:8200"
     assert refusal([], address=listed) == [
         "vaultAddress https://[redacted]@v2:8200 (from vaultAddress in the SecretProviderClass) carries a "
