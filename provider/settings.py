@@ -75,6 +75,7 @@ class Settings:
     forbid_spc_skip_tls_verify: bool = False
     audit_log: str = ""  # empty: no audit records; a file path or "stdout"
     audit_unchanged: str = "summary"
+    state_dir: str = ""  # empty: tokens and kept secrets live in memory only
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,11 @@ _FLAGS = (
         "audit-unchanged",
         "audit_unchanged",
         "audit rotation polls that change nothing as a short line (summary) or in full (full)",
+    ),
+    _Flag(
+        "state-dir",
+        "state_dir",
+        "keep Vault tokens, leases and certificates here (encrypted) across restarts (default: off)",
     ),
 )
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
@@ -267,5 +273,7 @@ def _check(settings: Settings) -> None:
         raise FlagError("-max-response-bytes and -max-file-bytes must be positive")
     if any(not directory.startswith("/") for directory in settings.allowed_tls_directories):
         raise FlagError("-allowed-tls-directories must list absolute directories")
+    if settings.state_dir and not settings.state_dir.startswith("/"):
+        raise FlagError("-state-dir must be an absolute directory")
     if settings.audit_unchanged not in AUDIT_UNCHANGED:
         raise FlagError(f"invalid -audit-unchanged {settings.audit_unchanged!r}; use summary or full")

@@ -18,6 +18,7 @@ or policy must show on the next poll.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 import weakref
@@ -32,7 +33,17 @@ from provider.request.vault_request import VaultRequest
 from provider.vault.replies import VaultReply
 from provider.vault.session import VaultSession
 
-__all__ = ["Fetched", "Held", "LeaseCache", "LeaseKeeper", "LeaseKey", "Source", "hold_policy"]
+__all__ = [
+    "Fetched",
+    "Held",
+    "LeaseCache",
+    "LeaseEntry",
+    "LeaseKeeper",
+    "LeaseKey",
+    "Source",
+    "hold_policy",
+    "token_owner",
+]
 
 RENEW_SHARE = 2 / 3
 REFETCH_SHARE = 0.85
@@ -83,6 +94,21 @@ class Held:
     duration: float
     expires_at: float
     refresh_at: float
+    owner: str = ""  # token_owner() of the token that obtained it: it dies with that token
+
+
+@dataclass(frozen=True)
+class LeaseEntry:
+    """A kept answer with its key and when it was last used (monotonic): what the restart state keeps."""
+
+    key: LeaseKey
+    held: Held
+    last_used: float
+
+
+def token_owner(token: str) -> str:
+    """A short name for the token an answer came with (a Vault token is random: a plain hash hides it)."""
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
 def _number(value: Any) -> float:
@@ -110,13 +136,16 @@ def hold_policy(request: VaultRequest, reply: VaultReply, now: float, wall_now: 
 
 
 class LeaseCache:
-    """Kept answers, least recently used first out, expired ones dropped as found."""
+    """Kept answers, least recently used first out, expired ones dropped as found; saved by `-state-dir`."""
 
     def __init__(self, capacity: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._capacity = capacity
         self._clock = clock
         self._entries: OrderedDict[LeaseKey, Held] = OrderedDict()
+        self._used: dict[LeaseKey, float] = {}
         self._lock = threading.Lock()
+        # Bumped on every change (`changes`) and every hit (`touches`), for the state writer.
+        self.changes = self.touches = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -126,25 +155,61 @@ class LeaseCache:
             held = self._entries.get(key)
             if held is None:
                 return None
-            if held.expires_at <= self._clock():
-                del self._entries[key]
+            now = self._clock()
+            if held.expires_at <= now:
+                self._drop(key)
                 return None
             self._entries.move_to_end(key)
+            self._used[key] = now
+            self.touches += 1
             return held
+
+    def forget_owner(self, owner: str) -> None:
+        """Forget every answer obtained with the token `owner` names (Vault no longer knows it)."""
+        with self._lock:
+            for key in [k for k, held in self._entries.items() if held.owner == owner]:
+                self._drop(key)
+
+    def snapshot(self) -> list[LeaseEntry]:
+        """Every live entry, least recently used first."""
+        with self._lock:
+            now = self._clock()
+            return [
+                LeaseEntry(key, held, self._used.get(key, now))
+                for key, held in self._entries.items()
+                if held.expires_at > now
+            ]
+
+    def restore(self, entries: list[LeaseEntry]) -> int:
+        """Add restored entries (least recently used first); returns how many are kept."""
+        if self._capacity <= 0:
+            return 0
+        with self._lock:
+            for entry in entries[-self._capacity :]:
+                if entry.key not in self._entries:
+                    self._entries[entry.key] = entry.held
+                    self._used[entry.key] = entry.last_used
+            return len(self._entries)
+
+    def _drop(self, key: LeaseKey) -> None:  # lock held
+        self._entries.pop(key, None)
+        self._used.pop(key, None)
+        self.changes += 1
 
     def put(self, key: LeaseKey, held: Held | None) -> None:
         """Keep `held` for `key`; None forgets the key."""
         if self._capacity <= 0:
             return
         with self._lock:
-            self._entries.pop(key, None)
+            self._drop(key)
+            now = self._clock()
             if held is not None:
                 self._entries[key] = held
-            now = self._clock()
+                self._used[key] = now
             for stale in [k for k, v in self._entries.items() if v.expires_at <= now]:
-                del self._entries[stale]
+                self._drop(stale)
             while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
+                self._drop(next(iter(self._entries)))
 
 
 class LeaseKeeper:
@@ -181,7 +246,8 @@ class LeaseKeeper:
                 if source is not None:
                     return Fetched(held.reply, source)
             reply = session.send(key.request)
-            self._cache.put(key, hold_policy(key.request, reply, self._clock(), self._wall_clock()))
+            held = hold_policy(key.request, reply, self._clock(), self._wall_clock())
+            self._cache.put(key, held and replace(held, owner=token_owner(session.token)))
             return Fetched(reply, "new")
         finally:
             key_lock.lock.release()

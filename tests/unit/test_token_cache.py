@@ -21,8 +21,8 @@ from provider.mount.token_cache import (
     CachedToken,
     TokenCache,
     TokenKey,
+    JwtDigester,
     cached_token,
-    jwt_digest,
 )
 
 LEASE = 30  # seconds; refresh point at 20
@@ -40,6 +40,8 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+
+jwt_digest = JwtDigester(b"k" * 32)
 
 # The digest of the JWT every request in these tests presents, unless a test says otherwise.
 DIGEST = jwt_digest("jwt-of-app-0")
