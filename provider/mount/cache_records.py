@@ -12,6 +12,7 @@ them, so the files rendered from it after a restart are byte-identical.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import types
@@ -95,10 +96,10 @@ def key_from_record(cls: type[T], record: Any) -> T:
 def _typed(hint: Any, value: Any) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        names = {f.name for f in dataclasses.fields(hint)}
-        if not isinstance(value, dict) or set(value) != names:
+        names = [f.name for f in dataclasses.fields(hint)]
+        if not isinstance(value, dict) or set(value) != set(names):
             raise RecordError(f"the fields of {hint.__name__} differ")
-        hints = typing.get_type_hints(hint)
+        hints = _hints(hint)
         return hint(**{name: _typed(hints[name], value[name]) for name in names})
     if origin in (typing.Union, types.UnionType):
         for option in args:
@@ -125,6 +126,11 @@ def _typed(hint: Any, value: Any) -> Any:
     if hint in (str, int, bool) and type(value) is hint:
         return value
     raise RecordError(f"{value!r:.40} is not a {hint}")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def token_records(entries: list[TokenEntry], clocks: Clocks) -> list[dict[str, Any]]:
