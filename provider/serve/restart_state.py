@@ -35,6 +35,7 @@ from provider.serve.state_store import (
     StateFileError,
     StateKeys,
     read_state,
+    remove_stale_temporaries,
     seal,
     write_state,
 )
@@ -48,6 +49,8 @@ SAVE_INTERVAL_SECONDS = 5.0
 # that every 10 minutes is plenty.
 TOUCH_INTERVAL_SECONDS = 600.0
 DOCUMENT_FORMAT = 1
+# A temporary file older than this was left by a writer killed mid-save.
+STALE_TEMPORARY_SECONDS = 600.0
 
 log = logging.getLogger("provider.state")
 
@@ -84,6 +87,8 @@ class RestartState:
 
     def restore(self) -> None:
         """Fill the caches from the state file; anything that does not verify is ignored, never raised."""
+        if self._directory.is_dir():
+            remove_stale_temporaries(self._directory, STALE_TEMPORARY_SECONDS, time.time())
         try:
             plaintext = read_state(self._path, self._keys)
         except StateFileError as exc:

@@ -32,6 +32,7 @@ __all__ = [
     "StateFileError",
     "StateKeys",
     "read_state",
+    "remove_stale_temporaries",
     "seal",
     "unseal",
     "write_state",
@@ -127,6 +128,16 @@ def read_state(path: Path, keys: StateKeys) -> bytes | None:
     return unseal(keys, data)
 
 
+def remove_stale_temporaries(directory: Path, older_than: float, now: float) -> None:
+    """Remove temporary files a killed writer left behind (a live writer's are seconds old)."""
+    for path in directory.glob(f".{STATE_FILE}.*.tmp"):
+        try:
+            if path.stat().st_mtime < now - older_than:
+                path.unlink()
+        except OSError:
+            continue  # gone already, or not ours to remove
+
+
 def write_state(directory: Path, data: bytes) -> None:
     """Replace the state file with `data` atomically: a crash leaves the old file or the new one.
 
@@ -135,8 +146,9 @@ def write_state(directory: Path, data: bytes) -> None:
     after it, so the rename itself survives a power cut.
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = directory / f".{STATE_FILE}.{os.getpid()}.tmp"
-    temporary.unlink(missing_ok=True)
+    # Random, not the pid: during a rolling update the old and the new pod share the
+    # directory, and both are pid 1 in their containers.
+    temporary = directory / f".{STATE_FILE}.{secrets.token_hex(8)}.tmp"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(descriptor, "wb") as file:

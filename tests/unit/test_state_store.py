@@ -16,6 +16,7 @@ from provider.serve.state_store import (
     StateFileError,
     StateKeys,
     read_state,
+    remove_stale_temporaries,
     seal,
     unseal,
     write_state,
@@ -127,13 +128,22 @@ def test_write_then_read_round_trips_owner_only(tmp_path: Path) -> None:
     assert read_state(directory / STATE_FILE, KEYS) == SECRET
 
 
-def test_a_write_replaces_the_file_and_a_stale_temporary_file(tmp_path: Path) -> None:
-    """A temporary file left by a killed writer of the same pid does not block the next write."""
-    (tmp_path / f".{STATE_FILE}.{os.getpid()}.tmp").write_bytes(b"left over")
+def test_a_write_replaces_the_file(tmp_path: Path) -> None:
     write_state(tmp_path, seal(KEYS, b"first"))
     write_state(tmp_path, seal(KEYS, b"second"))
     assert read_state(tmp_path / STATE_FILE, KEYS) == b"second"
     assert sorted(path.name for path in tmp_path.iterdir()) == [STATE_FILE]
+
+
+def test_only_stale_temporary_files_are_removed(tmp_path: Path) -> None:
+    """A killed writer's leftover goes; one the other pod of an update is writing stays."""
+    stale, fresh = tmp_path / f".{STATE_FILE}.dead.tmp", tmp_path / f".{STATE_FILE}.live.tmp"
+    stale.write_bytes(b"left over")
+    fresh.write_bytes(b"being written")
+    os.utime(stale, (900.0, 900.0))
+    os.utime(fresh, (1590.0, 1590.0))
+    remove_stale_temporaries(tmp_path, older_than=600.0, now=1600.0)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [fresh.name]
 
 
 def test_no_file_is_no_state(tmp_path: Path) -> None:
