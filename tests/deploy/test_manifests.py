@@ -180,11 +180,14 @@ def test_pod_touches_the_host_only_through_the_socket_directory(rendered: Render
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         assert spec.get(field, False) is False, field
     host_paths = [volume for volume in spec["volumes"] if "hostPath" in volume]
-    assert [volume["hostPath"] for volume in host_paths] == [
-        {"path": "/var/run/secrets-store-csi-providers", "type": "DirectoryOrCreate"}
-    ] + ([{"path": STATE_DIR, "type": "DirectoryOrCreate"}] if target in WITH_STATE else [])
+    expected = {"/var/run/secrets-store-csi-providers": "/provider"}
+    if target in WITH_STATE:
+        expected[STATE_DIR] = STATE_DIR
+    assert sorted(volume["hostPath"]["path"] for volume in host_paths) == sorted(expected)
+    assert {volume["hostPath"]["type"] for volume in host_paths} == {"DirectoryOrCreate"}
     mounts = {mount["name"]: mount for mount in _provider_container(rendered[target])["volumeMounts"]}
-    assert mounts[host_paths[0]["name"]]["mountPath"] == "/provider"
+    for volume in host_paths:
+        assert mounts[volume["name"]]["mountPath"] == expected[volume["hostPath"]["path"]]
     assert all("hostPort" not in port for port in _provider_container(rendered[target])["ports"])
 
 
