@@ -1,10 +1,12 @@
 """Cache entries ↔ plain JSON records, for the restart state (`-state-dir`).
 
-Keys are written field by field from `dataclasses.fields` and read back by their
-type hints, so a field added to TokenKey, LeaseKey or VaultRequest is kept with no
-change here; a record whose fields differ from the class's (written by another
-provider version) is dropped, never half-read. Monotonic times become wall-clock
-times on the way out and monotonic again on the way in. A kept answer's payload is
+Entries (TokenEntry, LeaseEntry and everything they hold: keys, tokens, kept answers)
+are written field by field from `dataclasses.fields` and read back by their type hints,
+so a field added to any of them (TokenKey, LeaseKey, VaultRequest, Held, ...) is kept
+with no change here; a record whose fields differ from the class's (written by another
+provider version) is dropped, never half-read. Fields marked `metadata={"clock":
+"monotonic"}` are written as wall-clock times and read back onto this process's
+monotonic clock (math.inf as null). A field typed `Any` is parsed JSON from Vault: it is
 written as JSON text keeping its numbers' digits and its keys' order as Vault sent
 them, so the files rendered from it after a restart are byte-identical.
 """
@@ -22,20 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from provider.mount.leases import Held, LeaseEntry, LeaseKey
-from provider.mount.token_cache import CachedToken, TokenEntry, TokenKey
+from provider.mount.leases import LeaseEntry
+from provider.mount.token_cache import TokenEntry
 from provider.render import gojson
-from provider.vault.replies import VaultReply
 
 __all__ = [
     "IDLE_SECONDS",
     "Clocks",
     "RecordError",
     "Restored",
-    "key_from_record",
-    "key_record",
+    "from_record",
     "lease_records",
     "payload_text",
+    "record",
     "restored_leases",
     "restored_tokens",
     "token_records",
@@ -77,34 +78,49 @@ class Restored(Generic[_Entry]):
     dropped: Counter[str]
 
 
-def key_record(value: Any) -> Any:
-    """A key dataclass (and what it holds) as JSON values, field by field."""
+def record(value: Any, clocks: Clocks | None = None) -> Any:
+    """A dataclass (and what it holds) as JSON values, field by field; `clocks` for monotonic fields."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: key_record(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (tuple, list, frozenset)):
-        return [key_record(item) for item in value]
+        hints = _hints(type(value))
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if _monotonic(f):
+                out[f.name] = _clocks(clocks).to_wall(item)
+            elif hints[f.name] is Any:
+                out[f.name] = payload_text(item)
+            else:
+                out[f.name] = record(item, clocks)
+        return out
+    if isinstance(value, frozenset):
+        return sorted(record(item, clocks) for item in value)
+    if isinstance(value, (tuple, list)):
+        return [record(item, clocks) for item in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise TypeError(f"cannot keep a {type(value).__name__} in the restart state")
 
 
-def key_from_record(cls: type[T], record: Any) -> T:
-    """The key dataclass `cls` from `key_record`'s output; RecordError when the shape differs."""
-    return typing.cast(T, _typed(cls, record))
+def from_record(cls: type[T], value: Any, clocks: Clocks | None = None) -> T:
+    """The dataclass `cls` from `record`'s output; RecordError when the shape differs."""
+    return typing.cast(T, _typed(cls, value, clocks))
 
 
-def _typed(hint: Any, value: Any) -> Any:
+def _typed(hint: Any, value: Any, clocks: Clocks | None) -> Any:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        names = [f.name for f in dataclasses.fields(hint)]
-        if not isinstance(value, dict) or set(value) != set(names):
-            raise RecordError(f"the fields of {hint.__name__} differ")
-        hints = _hints(hint)
-        return hint(**{name: _typed(hints[name], value[name]) for name in names})
+        return _dataclass(hint, value, clocks)
+    if hint is Any:
+        if not isinstance(value, str):
+            raise RecordError("a Vault answer is not JSON text")
+        try:
+            return gojson.loads(value)
+        except (ValueError, RecursionError) as exc:
+            raise RecordError("a Vault answer is not JSON") from exc
     if origin in (typing.Union, types.UnionType):
         for option in args:
             try:
-                return _typed(option, value)
+                return _typed(option, value, clocks)
             except RecordError:
                 continue
         raise RecordError(f"{value!r:.40} is none of {hint}")
@@ -114,11 +130,11 @@ def _typed(hint: Any, value: Any) -> Any:
         raise RecordError(f"{value!r:.40} is not one of {args}")
     if origin in (tuple, frozenset) and isinstance(value, list):
         if origin is frozenset:
-            return frozenset(_typed(args[0], item) for item in value)
+            return frozenset(_typed(args[0], item, clocks) for item in value)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_typed(args[0], item) for item in value)
+            return tuple(_typed(args[0], item, clocks) for item in value)
         if len(args) == len(value):
-            return tuple(_typed(arg, item) for arg, item in zip(args, value, strict=True))
+            return tuple(_typed(arg, item, clocks) for arg, item in zip(args, value, strict=True))
     if hint is type(None) and value is None:
         return None
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -128,122 +144,77 @@ def _typed(hint: Any, value: Any) -> Any:
     raise RecordError(f"{value!r:.40} is not a {hint}")
 
 
+def _dataclass(cls: type, value: Any, clocks: Clocks | None) -> Any:
+    fields = dataclasses.fields(cls)
+    if not isinstance(value, dict) or set(value) != {f.name for f in fields}:
+        raise RecordError(f"the fields of {cls.__name__} differ")
+    hints = _hints(cls)
+    values = {}
+    for f in fields:
+        if _monotonic(f):
+            values[f.name] = _clocks(clocks).to_monotonic(_typed(float | None, value[f.name], clocks))
+        else:
+            values[f.name] = _typed(hints[f.name], value[f.name], clocks)
+    return cls(**values)
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def token_records(entries: list[TokenEntry], clocks: Clocks) -> list[dict[str, Any]]:
+def _monotonic(f: dataclasses.Field[Any]) -> bool:
+    return f.metadata.get("clock") == "monotonic"
+
+
+def _clocks(clocks: Clocks | None) -> Clocks:
+    if clocks is None:
+        raise TypeError("a monotonic time needs the clocks to convert it")
+    return clocks
+
+
+def token_records(entries: list[TokenEntry], clocks: Clocks) -> list[Any]:
     """The records of the live, recently used tokens."""
-    return [
-        {
-            "key": key_record(entry.key),
-            "value": entry.token.value,
-            "identity": entry.token.identity,
-            "lease_seconds": entry.token.lease_seconds,
-            "renewable": entry.token.renewable,
-            "expires_at": clocks.to_wall(entry.token.expires_at),
-            "refresh_at": clocks.to_wall(entry.token.refresh_at),
-            "proven_jwts": sorted(entry.token.proven_jwts),
-            "last_used": clocks.to_wall(entry.last_used),
-        }
-        for entry in entries
-        if clocks.monotonic - entry.last_used < IDLE_SECONDS
-    ]
+    return [record(entry, clocks) for entry in entries if clocks.monotonic - entry.last_used < IDLE_SECONDS]
 
 
-def lease_records(entries: list[LeaseEntry], clocks: Clocks) -> list[dict[str, Any]]:
+def lease_records(entries: list[LeaseEntry], clocks: Clocks) -> list[Any]:
     """The records of the live, recently used kept answers."""
-    return [
-        {
-            "key": key_record(entry.key),
-            "status": entry.held.reply.status,
-            "payload": payload_text(entry.held.reply.payload),
-            "lease_id": entry.held.lease_id,
-            "renewable": entry.held.renewable,
-            "duration": entry.held.duration,
-            "expires_at": clocks.to_wall(entry.held.expires_at),
-            "refresh_at": clocks.to_wall(entry.held.refresh_at),
-            "owner": entry.held.owner,
-            "last_used": clocks.to_wall(entry.last_used),
-        }
-        for entry in entries
-        if clocks.monotonic - entry.last_used < IDLE_SECONDS
-    ]
+    return [record(entry, clocks) for entry in entries if clocks.monotonic - entry.last_used < IDLE_SECONDS]
 
 
 def restored_tokens(records: Any, clocks: Clocks) -> Restored[TokenEntry]:
-    """Token entries from records; expired, idle and unreadable ones are dropped and counted."""
-
-    def entry(record: dict[str, Any]) -> TokenEntry:
-        token = CachedToken(
-            _get(record, "value", str),
-            _get(record, "identity", str),
-            _get(record, "lease_seconds", int),
-            _get(record, "renewable", bool),
-            clocks.to_monotonic(_get(record, "expires_at", float | None)),
-            clocks.to_monotonic(_get(record, "refresh_at", float | None)),
-            frozenset(_get(record, "proven_jwts", tuple[str, ...])),
-            verified=False,
-        )
-        last_used = clocks.to_monotonic(_get(record, "last_used", float))
-        return TokenEntry(key_from_record(TokenKey, record.get("key")), token, last_used)
-
-    return _restored(records, clocks, entry, lambda e: e.token.expires_at)
+    """Token entries from records, unverified; expired, idle and unreadable ones are dropped and counted."""
+    restored = _restored(TokenEntry, records, clocks, lambda e: e.token.expires_at)
+    entries = [
+        dataclasses.replace(e, token=dataclasses.replace(e.token, verified=False)) for e in restored.entries
+    ]
+    return Restored(entries, restored.dropped)
 
 
 def restored_leases(records: Any, clocks: Clocks) -> Restored[LeaseEntry]:
     """Kept answers from records; expired, idle and unreadable ones are dropped and counted."""
-
-    def entry(record: dict[str, Any]) -> LeaseEntry:
-        try:
-            payload = gojson.loads(_get(record, "payload", str))
-        except (ValueError, RecursionError) as exc:
-            raise RecordError("the payload is not JSON") from exc
-        held = Held(
-            VaultReply(_get(record, "status", int), payload),
-            _get(record, "lease_id", str),
-            _get(record, "renewable", bool),
-            _get(record, "duration", float),
-            clocks.to_monotonic(_get(record, "expires_at", float | None)),
-            clocks.to_monotonic(_get(record, "refresh_at", float | None)),
-            _get(record, "owner", str),
-        )
-        last_used = clocks.to_monotonic(_get(record, "last_used", float))
-        return LeaseEntry(key_from_record(LeaseKey, record.get("key")), held, last_used)
-
-    return _restored(records, clocks, entry, lambda e: e.held.expires_at)
+    return _restored(LeaseEntry, records, clocks, lambda e: e.held.expires_at)
 
 
 def _restored(
-    records: Any,
-    clocks: Clocks,
-    entry: Callable[[dict[str, Any]], _Entry],
-    expires_at: Callable[[_Entry], float],
+    cls: type[_Entry], records: Any, clocks: Clocks, expires_at: Callable[[_Entry], float]
 ) -> Restored[_Entry]:
     kept: list[_Entry] = []
     dropped: Counter[str] = Counter()
-    for record in records if isinstance(records, list) else []:
+    for item in records if isinstance(records, list) else []:
         try:
-            if not isinstance(record, dict):
-                raise RecordError("not an object")
-            restored = entry(record)
+            entry = from_record(cls, item, clocks)
         except RecordError:
             dropped["unreadable"] += 1
             continue
-        if expires_at(restored) <= clocks.monotonic:
+        if expires_at(entry) <= clocks.monotonic:
             dropped["expired"] += 1
-        elif clocks.monotonic - restored.last_used >= IDLE_SECONDS:
+        elif clocks.monotonic - entry.last_used >= IDLE_SECONDS:
             dropped["idle"] += 1
         else:
-            kept.append(restored)
+            kept.append(entry)
     return Restored(kept, dropped)
-
-
-def _get(record: dict[str, Any], name: str, hint: Any) -> Any:
-    if name not in record:
-        raise RecordError(f"no {name}")
-    return _typed(hint, record[name])
 
 
 def payload_text(payload: Any) -> str:

@@ -24,7 +24,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from provider.errors import DeadlineExceeded, ProviderError
@@ -92,8 +92,8 @@ class Held:
     lease_id: str
     renewable: bool
     duration: float
-    expires_at: float
-    refresh_at: float
+    expires_at: float = field(metadata={"clock": "monotonic"})
+    refresh_at: float = field(metadata={"clock": "monotonic"})
     owner: str = ""  # token_owner() of the token that obtained it: it dies with that token
 
 
@@ -103,7 +103,7 @@ class LeaseEntry:
 
     key: LeaseKey
     held: Held
-    last_used: float
+    last_used: float = field(metadata={"clock": "monotonic"})
 
 
 def token_owner(token: str) -> str:

@@ -77,7 +77,7 @@ class TokenEntry:
 
     key: TokenKey
     token: CachedToken
-    last_used: float
+    last_used: float = field(metadata={"clock": "monotonic"})
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ class CachedToken:
     identity: str
     lease_seconds: int
     renewable: bool
-    expires_at: float  # monotonic; math.inf for a token without expiry
-    refresh_at: float  # monotonic time after which it is renewed or replaced
+    # Monotonic (the metadata tells the restart state to store them as wall-clock times).
+    expires_at: float = field(metadata={"clock": "monotonic"})  # math.inf: no expiry
+    refresh_at: float = field(metadata={"clock": "monotonic"})  # then renewed or replaced
     proven_jwts: frozenset[str] = frozenset()  # digests of JWTs that logged in as `identity`
     verified: bool = True  # False for a token restored from disk and not yet looked up
 

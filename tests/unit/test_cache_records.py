@@ -21,10 +21,10 @@ from provider.mount.cache_records import (
     IDLE_SECONDS,
     Clocks,
     RecordError,
-    key_from_record,
-    key_record,
+    from_record,
     lease_records,
     payload_text,
+    record,
     restored_leases,
     restored_tokens,
     token_records,
@@ -68,13 +68,13 @@ def lease_key() -> LeaseKey:
 @pytest.mark.parametrize("cls", [TokenKey, LeaseKey, VaultRequest], ids=lambda cls: cls.__name__)
 def test_every_key_field_round_trips(cls: type) -> None:
     key = sample(cls)
-    record = json.loads(json.dumps(key_record(key)))
-    assert key_from_record(cls, record) == key
+    written = json.loads(json.dumps(record(key)))
+    assert from_record(cls, written) == key
 
 
 def test_a_request_body_and_an_empty_query_round_trip() -> None:
     request = VaultRequest("PUT", "/v1/pki/issue/app", (), '{"common_name":"app.example"}')
-    assert key_from_record(VaultRequest, json.loads(json.dumps(key_record(request)))) == request
+    assert from_record(VaultRequest, json.loads(json.dumps(record(request)))) == request
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,11 @@ class FutureKey:
 
 def test_a_key_with_new_kinds_of_fields_round_trips_without_a_change() -> None:
     key = FutureKey("workload:team-a/app", "workload", None, VaultRequest("GET", "/v1/secret/data/x"))
-    assert key_from_record(FutureKey, json.loads(json.dumps(key_record(key)))) == key
+    assert from_record(FutureKey, json.loads(json.dumps(record(key)))) == key
 
 
 @pytest.mark.parametrize(
-    ("record", "message"),
+    ("written", "message"),
     [
         pytest.param(
             {"scope": "s", "kind": "pod", "ttl": 1}, "the fields of FutureKey differ", id="a-missing-field"
@@ -121,14 +121,30 @@ def test_a_key_with_new_kinds_of_fields_round_trips_without_a_change() -> None:
         pytest.param("not an object", "the fields of FutureKey differ", id="not-an-object"),
     ],
 )
-def test_a_record_of_another_shape_is_refused(record: Any, message: str) -> None:
+def test_a_record_of_another_shape_is_refused(written: Any, message: str) -> None:
     with pytest.raises(RecordError, match=f"^{re.escape(message)}$"):
-        key_from_record(FutureKey, record)
+        from_record(FutureKey, written)
+
+
+@dataclass(frozen=True)
+class FutureEntry:
+    """An entry grown the way Held may grow: a monotonic time and a Vault answer of their own."""
+
+    kind: Literal["static"]
+    seen_at: float = dataclasses.field(metadata={"clock": "monotonic"})
+    answer: Any = None
+
+
+def test_an_entry_with_new_times_and_answers_round_trips_without_a_change() -> None:
+    entry = FutureEntry("static", NOW - 5, gojson.loads(b'{"b":1.0,"a":[2]}'))
+    written = json.loads(json.dumps(record(entry, CLOCKS)))
+    assert written == {"kind": "static", "seen_at": WALL - 5, "answer": '{"b":1.0,"a":[2]}'}
+    assert from_record(FutureEntry, written, Clocks(7.0, WALL)) == FutureEntry("static", 2.0, entry.answer)
 
 
 def test_an_unsupported_value_is_not_written() -> None:
     with pytest.raises(TypeError, match=r"^cannot keep a bytes in the restart state$"):
-        key_record(FutureKey("s", "pod", None, b"raw"))  # type: ignore[arg-type]
+        record(FutureKey("s", "pod", None, b"raw"))  # type: ignore[arg-type]
 
 
 # --- payloads ----------------------------------------------------------------------------
@@ -194,7 +210,7 @@ def test_a_token_without_expiry_stays_without_expiry() -> None:
     entry = token_entry(lease=0)
     assert entry.token.expires_at == math.inf
     records = json.loads(json.dumps(token_records([entry], CLOCKS)))
-    assert records[0]["expires_at"] is None
+    assert records[0]["token"]["expires_at"] is None
     assert restored_tokens(records, CLOCKS).entries[0].token.expires_at == math.inf
 
 
@@ -213,7 +229,8 @@ def test_idle_entries_are_not_saved() -> None:
 
 def test_expired_idle_and_unreadable_entries_are_dropped_on_load_and_counted() -> None:
     records = lease_records([lease_entry(), lease_entry(expires_in=60.0), lease_entry(used_ago=100)], CLOCKS)
-    unreadable = dict(records[0], payload="{not json")
+    unreadable = json.loads(json.dumps(records[0]))
+    unreadable["held"]["reply"]["payload"] = "{not json"
     other_shape = dict(records[0], key={"pod_uid": "u"})
     restored = restored_leases([*records, unreadable, other_shape, "junk"], Clocks(NOW + 120, WALL + 120))
     assert [entry.held.expires_at for entry in restored.entries] == [NOW + 600, NOW + 600]
@@ -224,10 +241,25 @@ def test_expired_idle_and_unreadable_entries_are_dropped_on_load_and_counted() -
     assert restored.dropped == {"idle": 1}
 
 
+def test_a_monotonic_field_is_written_as_wall_clock_time() -> None:
+    """Only the fields marked monotonic move between clocks: a lease's duration stays as it is."""
+    (written,) = lease_records([lease_entry()], CLOCKS)
+    assert written["held"]["expires_at"] == WALL + 600
+    assert written["held"]["refresh_at"] == WALL + 300
+    assert written["held"]["duration"] == 3600.0
+    assert written["last_used"] == WALL
+    assert json.loads(written["held"]["reply"]["payload"])["data"]["username"] == "v-app-AbC"
+
+
+def test_a_monotonic_field_needs_the_clocks() -> None:
+    with pytest.raises(TypeError, match=r"^a monotonic time needs the clocks to convert it$"):
+        record(token_entry())
+
+
 def test_a_token_record_missing_a_field_is_unreadable() -> None:
-    record = token_records([token_entry()], CLOCKS)[0]
-    del record["proven_jwts"]
-    assert restored_tokens([record], CLOCKS).dropped == {"unreadable": 1}
+    written = token_records([token_entry()], CLOCKS)[0]
+    del written["token"]["proven_jwts"]
+    assert restored_tokens([written], CLOCKS).dropped == {"unreadable": 1}
     assert restored_tokens("not a list", CLOCKS).entries == []
 
 
