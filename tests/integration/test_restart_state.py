@@ -201,6 +201,11 @@ def test_after_a_sigterm_restart_the_pod_gets_the_same_bytes_without_a_login(
     user = contents(after)["username"].decode()
     assert postgres.count_roles(user) == 1
     assert node.warnings(second) == []
+    # Neither the log nor the state file shows a secret or the pod's JWT.
+    state = node.state_file.read_bytes()
+    for secret in [*contents(after).values(), pod.jwt.encode()]:
+        assert secret.decode() not in second.log_text()
+        assert secret not in state
 
 
 def test_after_a_sigkill_the_writer_had_already_saved(
