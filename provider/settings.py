@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from provider.address_lists import join_addresses, split_addresses
 from provider.go_syntax import FlagError, parse_bool, parse_duration, parse_int, scan_flags
 
 __all__ = [
@@ -21,10 +22,8 @@ __all__ = [
     "FlagError",
     "Settings",
     "TlsSettings",
-    "join_addresses",
     "parse_bool",
     "parse_settings",
-    "split_addresses",
     "usage",
 ]
 
@@ -78,6 +77,7 @@ class Settings:
     forbid_spc_skip_tls_verify: bool = False
     audit_log: str = ""  # empty: no audit records; a file path or "stdout"
     audit_unchanged: str = "summary"
+    state_dir: str = ""  # empty: tokens and kept secrets live in memory only
 
 
 @dataclass(frozen=True)
@@ -174,25 +174,16 @@ _FLAGS = (
         "audit_unchanged",
         "audit rotation polls that change nothing as a short line (summary) or in full (full)",
     ),
+    _Flag(
+        "state-dir",
+        "state_dir",
+        "keep Vault tokens, leases and certificates here (encrypted) across restarts (default: off)",
+    ),
 )
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
 _BOOLEANS = {flag.name: flag.kind == "bool" for flag in _FLAGS}
 _TLS_ATTRS = {f.name for f in fields(TlsSettings)}
 _LISTEN_ADDRESS = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}")
-
-
-def split_addresses(text: str) -> tuple[str, ...]:
-    """The elements of a comma-separated Vault address list, trimmed, without a trailing slash.
-
-    Empty elements are kept (as "") so that validation can say which one is empty. Vault
-    addresses never contain a comma of their own (it would have to be in a user:password).
-    """
-    return tuple(item.strip().rstrip("/") for item in text.split(","))
-
-
-def join_addresses(addresses: Sequence[str]) -> str:
-    """The normalised form of an address list, the identity of "which Vault": `split_addresses` undone."""
-    return ",".join(addresses)
 
 
 def usage() -> str:
@@ -295,5 +286,7 @@ def _check(settings: Settings) -> None:
         raise FlagError("-max-response-bytes and -max-file-bytes must be positive")
     if any(not directory.startswith("/") for directory in settings.allowed_tls_directories):
         raise FlagError("-allowed-tls-directories must list absolute directories")
+    if settings.state_dir and not settings.state_dir.startswith("/"):
+        raise FlagError("-state-dir must be an absolute directory")
     if settings.audit_unchanged not in AUDIT_UNCHANGED:
         raise FlagError(f"invalid -audit-unchanged {settings.audit_unchanged!r}; use summary or full")

@@ -28,18 +28,18 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from provider.errors import DeadlineExceeded, ProviderError
+from provider.mount.lease_cache import Held, LeaseCache, LeaseKey, token_owner
 from provider.render import gojson
 from provider.request.vault_request import VaultRequest
 from provider.vault.replies import VaultReply
 from provider.vault.session import VaultSession
 
-__all__ = ["Fetched", "Held", "LeaseCache", "LeaseKeeper", "LeaseKey", "Source", "hold_policy"]
+__all__ = ["Fetched", "LeaseKeeper", "Source", "hold_policy"]
 
 RENEW_SHARE = 2 / 3
 REFETCH_SHARE = 0.85
@@ -55,19 +55,6 @@ class _KeyLock:
         self.lock = threading.Lock()
 
 
-@dataclass(frozen=True)
-class LeaseKey:
-    """One request of one owner: a kept answer is only ever served to the identity that obtained it."""
-
-    address: str
-    namespace: str
-    auth_mount: str
-    role: str
-    identity: str  # who Vault logged the pod in as
-    scope: str  # "pod:<uid>", or "serviceAccount:<namespace>/<name>@<audience>" (CachePolicy.scope_of)
-    request: VaultRequest
-
-
 #: Where a Mount's answer came from: fetched now, or kept and served again (a lease renewed first).
 Source = Literal["new", "kept", "renewed"]
 
@@ -79,23 +66,6 @@ class Fetched:
     reply: VaultReply
     source: Source
     static: bool = False  # a plain read served again within its refresh interval
-
-
-@dataclass(frozen=True)
-class Held:
-    """A kept answer and when to look at it again (monotonic seconds)."""
-
-    reply: VaultReply
-    lease_id: str
-    renewable: bool
-    duration: float
-    expires_at: float
-    refresh_at: float
-    static: bool = False  # a plain read kept for `refreshInterval`, not a lease or certificate
-
-    def fresh_for(self, refresh_seconds: float, now: float) -> bool:
-        """Whether a static answer may still be served under a refresh interval (0: never)."""
-        return refresh_seconds > 0 and now - (self.expires_at - self.duration) < refresh_seconds
 
 
 def _number(value: Any) -> float:
@@ -126,44 +96,6 @@ def hold_policy(
         end = now + refresh_seconds
         return Held(reply, "", False, refresh_seconds, end, end, static=True)
     return None
-
-
-class LeaseCache:
-    """Kept answers, least recently used first out, expired ones dropped as found."""
-
-    def __init__(self, capacity: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._capacity = capacity
-        self._clock = clock
-        self._entries: OrderedDict[LeaseKey, Held] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: LeaseKey) -> Held | None:
-        with self._lock:
-            held = self._entries.get(key)
-            if held is None:
-                return None
-            if held.expires_at <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return held
-
-    def put(self, key: LeaseKey, held: Held | None) -> None:
-        """Keep `held` for `key`; None forgets the key."""
-        if self._capacity <= 0:
-            return
-        with self._lock:
-            self._entries.pop(key, None)
-            if held is not None:
-                self._entries[key] = held
-            now = self._clock()
-            for stale in [k for k, v in self._entries.items() if v.expires_at <= now]:
-                del self._entries[stale]
-            while len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
 
 
 class LeaseKeeper:
@@ -201,7 +133,7 @@ class LeaseKeeper:
                     return Fetched(held.reply, source, held.static)
             reply = session.send(key.request)
             held = hold_policy(key.request, reply, self._clock(), self._wall_clock(), refresh_seconds)
-            self._cache.put(key, held)
+            self._cache.put(key, held and replace(held, owner=token_owner(session.token)))
             return Fetched(reply, "new")
         finally:
             key_lock.lock.release()

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from provider.errors import InvalidRequest, PermissionDenied, ProviderError
 from provider.mount.counters import MountCounters
-from provider.mount.leases import Fetched, LeaseKeeper, LeaseKey, Source
+from provider.mount.lease_cache import LeaseKey
+from provider.mount.leases import Fetched, LeaseKeeper, Source
 from provider.mount.object_files import object_files, versioned_content
 from provider.mount.plan import MountPlan
 from provider.mount.pod_tokens import PodToken, PodTokens

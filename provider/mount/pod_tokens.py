@@ -18,14 +18,14 @@ from typing import Protocol
 
 from provider.errors import PermissionDenied, ProviderError
 from provider.mount.counters import MountCounters
-from provider.mount.token_cache import CachedToken, TokenCache, TokenKey, cached_token, jwt_digest
+from provider.mount.token_cache import CachedToken, JwtDigester, TokenCache, TokenKey, cached_token
 from provider.request.jwt_claims import jwt_pod_uid
 from provider.request.mount_request import MountConfig
 from provider.vault.client import VaultClient
 from provider.vault.deadline import Deadline
 from provider.vault.session import VaultSession
 from provider.vault.target import VaultTarget
-from provider.vault.token_api import login, renew_self, revoke_self
+from provider.vault.token_api import login, lookup_self, renew_self, revoke_self
 
 __all__ = ["PodToken", "PodTokens", "TokenRequester"]
 
@@ -67,9 +67,12 @@ class PodTokens:
         counters: MountCounters,
         token_requester: TokenRequester | None,
         revoke_on_discard: bool,
+        jwt_digest: JwtDigester,
+        on_refused: Callable[[CachedToken], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._vault = vault
+        self._jwt_digest = jwt_digest
         self._counters = counters
         self._token_requester = token_requester
         self._clock = clock
@@ -77,7 +80,14 @@ class PodTokens:
         self._origins: dict[str, VaultTarget] = {}
         self._relogins: dict[TokenKey, float] = {}
         self._relogin_lock = threading.Lock()
-        self._cache = TokenCache(cache_size, clock, self._discarded if revoke_on_discard else None)
+        self._cache = TokenCache(
+            cache_size, clock, self._discarded if revoke_on_discard else None, on_refused
+        )
+
+    @property
+    def cache(self) -> TokenCache:
+        """The token cache, for the restart state to save and restore."""
+        return self._cache
 
     @property
     def requests_tokens(self) -> bool:
@@ -100,7 +110,7 @@ class PodTokens:
             pod.uid,
             pod.service_account,
         )
-        digest = jwt_digest(jwt)
+        digest = self._jwt_digest(jwt)
         session = VaultSession(self._vault, target, deadline)
 
         def renew(entry: CachedToken) -> CachedToken | None:
@@ -118,7 +128,11 @@ class PodTokens:
             return replace(renewed, proven_jwts=entry.proven_jwts)
 
         token, from_cache = self._cache.get(
-            key, digest, lambda: self._login(config, jwt, session, auth_mount, digest), renew
+            key,
+            digest,
+            lambda: self._login(config, jwt, session, auth_mount, digest),
+            renew,
+            lambda entry: lookup_self(session.with_token(entry.value)),
         )
         self._counters.cache_lookup("token", "hit" if from_cache else "miss")
         return PodToken(jwt, key, token, from_cache)
@@ -141,7 +155,7 @@ class PodTokens:
                     k: t for k, t in self._relogins.items() if now - t < RELOGIN_INTERVAL_SECONDS
                 }
         self._cache.invalidate(stale.key, stale.token)
-        digest = jwt_digest(stale.jwt)
+        digest = self._jwt_digest(stale.jwt)
         session = VaultSession(self._vault, target, deadline)
         token, _ = self._cache.get(
             stale.key,

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from provider.address_lists import join_addresses, split_addresses
 from provider.errors import InvalidRequest
 from provider.request.mount_request import VaultOverrides
-from provider.settings import Settings, TlsSettings, join_addresses, split_addresses
+from provider.settings import Settings, TlsSettings
 from provider.vault.target import VaultTarget, without_userinfo
 
 __all__ = ["resolve_target"]

@@ -12,6 +12,10 @@ login with it: when Vault answers with the same identity, the JWT joins the prov
 set and the old token, with its leases, stays in use; otherwise the new token
 replaces it. A request that claims a pod's identity without one of its JWTs never
 rides its token. Bounded by `-cache-size` (least recently used first out).
+
+Entries restored from the restart state (`-state-dir`) are unverified: Vault may
+have revoked them while the provider was down, so their first use asks Vault
+(`verify`, a lookup-self) before any request rides them.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -27,19 +30,31 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-__all__ = ["CachedToken", "TokenCache", "TokenKey", "cached_token", "jwt_digest"]
+__all__ = ["CachedToken", "JwtDigester", "TokenCache", "TokenEntry", "TokenKey", "cached_token"]
 
 # A token is replaced after this share of its lease (Vault Agent renews at 2/3 too).
 REFRESH_SHARE = 2 / 3
 # JWTs remembered per token: the kubelet rotates a pod's token about hourly.
 MAX_PROVEN_JWTS = 4
 
-_DIGEST_KEY = secrets.token_bytes(32)
 
+class JwtDigester:
+    """Keyed digests of presented JWTs: equal tokens match, nothing is learnt from one.
 
-def jwt_digest(jwt: str) -> str:
-    """A process-keyed digest of a presented JWT: equal tokens match, nothing is learnt from it."""
-    return hmac.new(_DIGEST_KEY, jwt.encode(), hashlib.sha256).hexdigest()
+    The key is derived from the HMAC key (not drawn per process), so a JWT proven
+    before a restart still proves the token restored after it.
+    """
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "JwtDigester(<key hidden>)"
+
+    def __call__(self, jwt: str) -> str:
+        return hmac.new(self._key, jwt.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -57,15 +72,26 @@ class TokenKey:
 
 
 @dataclass(frozen=True)
+class TokenEntry:
+    """A cached token with its key and when it was last used (monotonic): what the restart state keeps."""
+
+    key: TokenKey
+    token: CachedToken
+    last_used: float = field(metadata={"clock": "monotonic"})
+
+
+@dataclass(frozen=True)
 class CachedToken:
     value: str = field(repr=False)
     # The identity Vault knows this login by (entity or alias metadata).
     identity: str
     lease_seconds: int
     renewable: bool
-    expires_at: float  # monotonic; math.inf for a token without expiry
-    refresh_at: float  # monotonic time after which it is renewed or replaced
+    # Monotonic (the metadata tells the restart state to store them as wall-clock times).
+    expires_at: float = field(metadata={"clock": "monotonic"})  # math.inf: no expiry
+    refresh_at: float = field(metadata={"clock": "monotonic"})  # then renewed or replaced
     proven_jwts: frozenset[str] = frozenset()  # digests of JWTs that logged in as `identity`
+    verified: bool = True  # False for a token restored from disk and not yet looked up
 
     def proves(self, digest: str) -> bool:
         return digest in self.proven_jwts
@@ -79,11 +105,17 @@ class TokenCache:
         capacity: int,
         clock: Callable[[], float] = time.monotonic,
         on_discard: Callable[[CachedToken], None] | None = None,
+        on_refused: Callable[[CachedToken], None] | None = None,
     ) -> None:
         self._capacity = capacity
         self._clock = clock
         self._on_discard = on_discard
+        # Told about a restored token Vault no longer knows (its leases died with it).
+        self._on_refused = on_refused
         self._entries: OrderedDict[TokenKey, CachedToken] = OrderedDict()
+        self._used: dict[TokenKey, float] = {}
+        # Bumped on every change (`changes`) and every hit (`touches`), for the state writer.
+        self.changes = self.touches = 0
         # Logins under way: the future of each, and the JWT digest it logs in with.
         self._logins: dict[TokenKey, tuple[Future[CachedToken], str]] = {}
         self._lock = threading.Lock()
@@ -97,20 +129,25 @@ class TokenCache:
         digest: str,
         login: Callable[[], CachedToken],
         renew: Callable[[CachedToken], CachedToken | None],
+        verify: Callable[[CachedToken], bool] = lambda _: True,
     ) -> tuple[CachedToken, bool]:
         """(token, whether it was served without a login) for a request presenting JWT `digest`.
 
         `login` logs in with that JWT and returns a token whose `proven_jwts` holds it;
-        `renew` extends a token (None when Vault will not). Logins and renewals run
-        at most once per key at a time.
+        `renew` extends a token (None when Vault will not); `verify` says whether Vault
+        still knows a restored token. Logins, renewals and checks run at most once per
+        key at a time.
         """
         if self._capacity <= 0:
             return login(), False
         while True:
             with self._lock:
                 entry = self._entries.get(key)
-                if entry is not None and entry.proves(digest) and self._clock() < entry.refresh_at:
+                now = self._clock()
+                if entry is not None and entry.verified and entry.proves(digest) and now < entry.refresh_at:
                     self._entries.move_to_end(key)
+                    self._used[key] = now
+                    self.touches += 1
                     return entry, True
                 under_way = self._logins.get(key)
                 if under_way is None:
@@ -125,7 +162,7 @@ class TokenCache:
                 if owner_digest == digest:
                     raise  # the same JWT would fail the same way: no second login
                 continue
-        return self._refresh(key, digest, entry, pending, login, renew)
+        return self._refresh(key, digest, entry, pending, login, renew, verify)
 
     def _refresh(
         self,
@@ -135,12 +172,21 @@ class TokenCache:
         pending: Future[CachedToken],
         login: Callable[[], CachedToken],
         renew: Callable[[CachedToken], CachedToken | None],
+        verify: Callable[[CachedToken], bool],
     ) -> tuple[CachedToken, bool]:
         served_from_cache = False
         discarded: list[CachedToken] = []
+        refused: CachedToken | None = None
         try:
+            if entry is not None and not entry.verified:
+                if self._clock() < entry.expires_at and verify(entry):
+                    entry = replace(entry, verified=True)
+                else:
+                    refused, entry = entry, None
             usable = entry is not None and self._clock() < entry.expires_at
-            if entry is not None and usable and entry.proves(digest):
+            if entry is not None and entry.proves(digest) and self._clock() < entry.refresh_at:
+                token, served_from_cache = entry, True  # a restored token Vault still knows
+            elif entry is not None and usable and entry.proves(digest):
                 renewed = renew(entry) if entry.renewable else None
                 token = renewed or login()
                 served_from_cache = renewed is not None
@@ -160,10 +206,14 @@ class TokenCache:
             del self._logins[key]
             replaced = self._entries.pop(key, None)
             self._entries[key] = token
+            self._used[key] = self._clock()
+            self.changes += 1
             if replaced is not None and replaced.value != token.value:
                 discarded.append(replaced)
             discarded += self._evict()
         pending.set_result(token)
+        if refused is not None and self._on_refused is not None:
+            self._on_refused(refused)
         self._discard(discarded)
         return token, served_from_cache
 
@@ -172,7 +222,29 @@ class TokenCache:
         with self._lock:
             if self._entries.get(key) is token:
                 del self._entries[key]
+                self._used.pop(key, None)
+                self.changes += 1
         self._discard([token])
+
+    def snapshot(self) -> list[TokenEntry]:
+        """Every live entry, least recently used first."""
+        with self._lock:
+            now = self._clock()
+            return [
+                TokenEntry(key, token, self._used.get(key, now))
+                for key, token in self._entries.items()
+                if token.expires_at > now
+            ]
+
+    def restore(self, entries: list[TokenEntry]) -> int:
+        """Add restored entries (least recently used first) as unverified; returns how many were kept."""
+        with self._lock:
+            for entry in entries[-self._capacity :] if self._capacity > 0 else []:
+                if entry.key not in self._entries:
+                    self._entries[entry.key] = replace(entry.token, verified=False)
+                    self._used[entry.key] = entry.last_used
+            self._evict()
+            return len(self._entries)
 
     def _evict(self) -> list[CachedToken]:
         """Drop expired entries, then the least recently used beyond capacity; lock held."""
@@ -180,7 +252,11 @@ class TokenCache:
         gone = [key for key, entry in self._entries.items() if entry.expires_at <= now]
         discarded = [self._entries.pop(key) for key in gone]
         while len(self._entries) > self._capacity:
-            discarded.append(self._entries.popitem(last=False)[1])
+            oldest, token = self._entries.popitem(last=False)
+            gone.append(oldest)
+            discarded.append(token)
+        for key in gone:
+            self._used.pop(key, None)
         return discarded
 
     def _discard(self, tokens: list[CachedToken]) -> None:

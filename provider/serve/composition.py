@@ -2,7 +2,7 @@
 
 Nothing below this module builds a collaborator of its own or falls back to a default
 one, so a flag (-cache-size, -token-revoke-on-evict, -token-request-fallback, the size
-limits) reaches exactly the object it configures. Per-Mount objects (the request, its
+limits, -state-dir) reaches exactly the object it configures. Per-Mount objects (the request, its
 plan, its Vault session) are made by the Mount itself.
 """
 
@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provider.mount.leases import LeaseCache, LeaseKeeper
+from provider.mount.lease_cache import LeaseCache, token_owner
+from provider.mount.leases import LeaseKeeper
 from provider.mount.mounter import Mounter
 from provider.mount.pod_tokens import PodTokens, TokenRequester
+from provider.mount.token_cache import CachedToken, JwtDigester, TokenCache
 from provider.serve.audit import AuditSink
+from provider.serve.hmac_key import JWT_DIGEST_LABEL, derive_key
 from provider.serve.metrics import Metrics
 from provider.serve.servicer import ProviderServicer
 from provider.settings import Settings
@@ -22,6 +27,10 @@ from provider.vault.client import VaultClient
 from provider.vault.kv_paths import KvV2Paths
 from provider.vault.retry import RetryPolicy
 from provider.vault.transport import TransportFactory, urllib3_transports
+
+if TYPE_CHECKING:
+    # Imported for real only with -state-dir: it brings `cryptography`.
+    from provider.serve.restart_state import RestartState
 
 __all__ = [
     "FETCH_WORKERS",
@@ -53,8 +62,11 @@ class Provider:
     vault: VaultClient
     fetch_pool: ThreadPoolExecutor
     audit: AuditSink | None
+    state: RestartState | None = None
 
     def close(self) -> None:
+        if self.state is not None:
+            self.state.close()
         self.fetch_pool.shutdown(wait=False, cancel_futures=True)
         self.vault.close()
         if self.audit is not None:
@@ -69,7 +81,9 @@ def vault_transports(settings: Settings) -> TransportFactory:
 def build_provider(
     settings: Settings, hmac_key: bytes, token_requester: TokenRequester | None, transports: TransportFactory
 ) -> Provider:
-    """Everything a Mount needs, built once; raises StartupError for an audit log that cannot be opened.
+    """Everything a Mount needs, built once, the caches restored from -state-dir if it is set.
+
+    Raises StartupError for an audit log that cannot be opened.
 
     `transports` is `vault_transports(settings)` when serving; in-process tests give their own.
     """
@@ -77,8 +91,22 @@ def build_provider(
     metrics = Metrics()
     vault = VaultClient(transports, metrics, RetryPolicy())
     fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
-    tokens = PodTokens(vault, settings.cache_size, metrics, token_requester, settings.token_revoke_on_evict)
-    leases = LeaseKeeper(LeaseCache(max(settings.cache_size, 0) * LEASES_PER_TOKEN))
+    lease_cache = LeaseCache(max(settings.cache_size, 0) * LEASES_PER_TOKEN)
+
+    def refused(token: CachedToken) -> None:
+        # A restored token Vault no longer knows: what it obtained died with it.
+        lease_cache.forget_owner(token_owner(token.value))
+
+    tokens = PodTokens(
+        vault,
+        settings.cache_size,
+        metrics,
+        token_requester,
+        settings.token_revoke_on_evict,
+        JwtDigester(derive_key(hmac_key, JWT_DIGEST_LABEL)),
+        refused,
+    )
+    leases = LeaseKeeper(lease_cache)
     mounter = Mounter(settings, vault, hmac_key, fetch_pool, tokens, leases, KvV2Paths(), metrics)
     servicer = ProviderServicer(
         mounter,
@@ -89,7 +117,23 @@ def build_provider(
         max_file_bytes=settings.max_file_bytes,
         default_audience=settings.audience,
     )
-    return Provider(metrics, mounter, servicer, vault, fetch_pool, audit)
+    state = _restart_state(settings, hmac_key, tokens.cache, lease_cache, metrics)
+    return Provider(metrics, mounter, servicer, vault, fetch_pool, audit, state)
+
+
+def _restart_state(
+    settings: Settings, hmac_key: bytes, tokens: TokenCache, leases: LeaseCache, metrics: Metrics
+) -> RestartState | None:
+    """The restart state, restored and saving, or None without -state-dir."""
+    if not settings.state_dir:
+        return None
+    from provider.serve.restart_state import RestartState
+    from provider.serve.state_store import StateKeys
+
+    state = RestartState(Path(settings.state_dir), StateKeys.derive(hmac_key), tokens, leases, metrics)
+    state.restore()
+    state.start()
+    return state
 
 
 def _audit_sink(settings: Settings) -> AuditSink | None:

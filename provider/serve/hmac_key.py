@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -20,7 +22,15 @@ from typing import Any
 
 from provider.serve.kube import KubeClient, KubeConflict, KubeError, KubeNotFound
 
-__all__ = ["KEY_BYTES", "HmacKeyError", "key_from_secret", "load_key_file", "new_key"]
+__all__ = [
+    "JWT_DIGEST_LABEL",
+    "KEY_BYTES",
+    "HmacKeyError",
+    "derive_key",
+    "key_from_secret",
+    "load_key_file",
+    "new_key",
+]
 
 KEY_BYTES = 32
 SECRET_KEY_FIELD = "key"  # noqa: S105 - the field name in the Secret, not a key
@@ -28,6 +38,9 @@ SECRET_LABELS = {"app.kubernetes.io/name": "vault-csi-provider", "app.kubernetes
 # Start-up retries for a Kubernetes API that is briefly unavailable (node boot).
 ATTEMPTS = 6
 FIRST_DELAY_SECONDS = 0.5
+
+# HKDF labels: each use of the HMAC key gets a key of its own (the state's key is in state_store).
+JWT_DIGEST_LABEL = b"vault-csi-provider/jwt-digest/v1"
 
 log = logging.getLogger("provider.hmac")
 
@@ -38,6 +51,21 @@ class HmacKeyError(Exception):
 
 def new_key() -> bytes:
     return secrets.token_bytes(KEY_BYTES)
+
+
+def derive_key(hmac_key: bytes, label: bytes, length: int = KEY_BYTES) -> bytes:
+    """HKDF-SHA256 (RFC 5869, no salt) of the HMAC key for one purpose, named by `label`.
+
+    The standard library's, not `cryptography`'s: the JWT digests need it in every
+    provider, and only `-state-dir` may pay for importing `cryptography` (a test checks
+    that both agree).
+    """
+    prk = hmac.new(b"\x00" * hashlib.sha256().digest_size, hmac_key, hashlib.sha256).digest()
+    okm, block = b"", b""
+    for counter in range(1, -(-length // hashlib.sha256().digest_size) + 1):
+        block = hmac.new(prk, block + label + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+    return okm[:length]
 
 
 def load_key_file(path: str) -> bytes:

@@ -62,6 +62,35 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._state_metrics()
+
+    def _state_metrics(self) -> None:
+        """What -state-dir restored, dropped, ignored and saved."""
+        self.state_restored_entries = Gauge(
+            f"{PREFIX}_state_restored_entries",
+            "Cache entries restored from -state-dir at start, by cache (token, lease).",
+            ["cache"],
+            registry=self.registry,
+        )
+        self.state_dropped_entries = Counter(
+            f"{PREFIX}_state_dropped_entries",
+            "Entries of the -state-dir file dropped at start, by reason (expired, idle, unreadable).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.state_files_ignored = Counter(
+            f"{PREFIX}_state_files_ignored",
+            "State files ignored at start, by reason (foreign, corrupt, truncated, version, too-big, ...).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.state_saves = Counter(
+            f"{PREFIX}_state_saves",
+            "Saves of the -state-dir file by result.",
+            ["result"],
+            registry=self.registry,
+        )
+
     def mount_done(self, code: str, seconds: float, spc_namespace: str, spc_name: str) -> None:
         result = "success" if code == "OK" else "failure"
         self.mounts.labels(result, code).inc()
@@ -80,6 +109,18 @@ class Metrics:
 
     def cache_lookup(self, cache: str, result: str) -> None:
         self.cache_lookups.labels(cache, result).inc()
+
+    def state_restored(self, cache: str, count: int) -> None:
+        self.state_restored_entries.labels(cache).set(count)
+
+    def state_dropped(self, reason: str, count: int) -> None:
+        self.state_dropped_entries.labels(reason).inc(count)
+
+    def state_ignored(self, reason: str) -> None:
+        self.state_files_ignored.labels(reason).inc()
+
+    def state_save(self, result: str) -> None:
+        self.state_saves.labels(result).inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

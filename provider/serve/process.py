@@ -67,7 +67,8 @@ def _hmac_key(settings: Settings, kube: KubeClient | None) -> bytes:
         return key_from_secret(kube, namespace, settings.hmac_secret_name)
     log.warning(
         "not in a cluster and no -hmac-key-file: using a key generated at start, so object "
-        "versions change when the provider restarts and differ between nodes"
+        "versions change when the provider restarts and differ between nodes%s",
+        ", and -state-dir is ignored at the next start" if settings.state_dir else "",
     )
     return new_key()
 

@@ -45,6 +45,7 @@ _SPECIAL_KINDS = {
     "/v1/auth/token/renew-self": "renew",
     "/v1/sys/leases/renew": "renew",
     "/v1/sys/leases/lookup": "lookup",
+    "/v1/auth/token/lookup-self": "lookup",
     "/v1/auth/token/revoke-self": "revoke",
 }
 

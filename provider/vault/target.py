@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from provider.settings import Source, TlsSettings, join_addresses, split_addresses
+from provider.address_lists import join_addresses, split_addresses
+from provider.settings import Source, TlsSettings
 
 __all__ = ["VaultTarget", "join_addresses", "split_addresses", "without_userinfo"]
 

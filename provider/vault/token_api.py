@@ -1,4 +1,4 @@
-"""Vault's token endpoints: log in with a service-account JWT, renew and revoke our own token.
+"""Vault's token endpoints: log in with a service-account JWT, look up, renew and revoke our own token.
 
 The Kubernetes and JWT auth methods take the same `{"role", "jwt"}` body at
 `auth/<mount>/login`, so one function serves both. Login errors name everything the
@@ -25,10 +25,11 @@ from provider.render import gojson
 from provider.request.vault_request import VaultRequest
 from provider.vault.session import VaultSession
 
-__all__ = ["Renewal", "VaultToken", "login", "renew_self", "revoke_self"]
+__all__ = ["Renewal", "VaultToken", "login", "lookup_self", "renew_self", "revoke_self"]
 
 log = logging.getLogger("provider.auth")
 
+_LOOKUP_SELF = "/v1/auth/token/lookup-self"
 _RENEW_SELF = "/v1/auth/token/renew-self"
 _REVOKE_SELF = "/v1/auth/token/revoke-self"
 
@@ -92,6 +93,20 @@ def _identity(auth: dict[str, Any]) -> str:
     metadata = auth.get("metadata")
     text = gojson.dumps(metadata) if isinstance(metadata, dict) else ""
     return "metadata:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def lookup_self(session: VaultSession) -> bool:
+    """Whether Vault still knows the session's token (False when it refuses it); other errors raise.
+
+    Not a login: it neither creates a token nor extends one.
+    """
+    try:
+        session.send(VaultRequest("GET", _LOOKUP_SELF))
+    except ProviderError as exc:
+        if exc.status in (400, 401, 403):
+            return False
+        raise
+    return True
 
 
 def renew_self(session: VaultSession, increment: int) -> Renewal | None:

@@ -33,6 +33,7 @@ TARGETS = {
     "zero-permission": DAEMONSET_DIR / "overlays" / "zero-permission",
     "default": DAEMONSET_DIR / "overlays" / "default",
     "token-request": DAEMONSET_DIR / "overlays" / "token-request",
+    "restart-state": DAEMONSET_DIR / "overlays" / "restart-state",
 }
 
 

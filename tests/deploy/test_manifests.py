@@ -10,8 +10,14 @@ checked by the provider's own parsers instead, the way a Mount would read it.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
 import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
@@ -40,6 +46,9 @@ HMAC_SECRET = "vault-csi-provider-hmac-key"
 HEALTH_PORT = 8080
 RBAC_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 OVERLAYS = [name for name in TARGETS if name != "base"]
+# Targets with the restart-state component, and where it keeps the state on the node.
+WITH_STATE = {"restart-state"}
+STATE_DIR = "/var/lib/vault-csi-provider"
 
 
 def _of_kind(objects: Objects, kind: str) -> Objects:
@@ -140,7 +149,9 @@ def test_init_container_opens_the_socket_directory_to_the_providers_group(
     rendered: Rendered, target: str
 ) -> None:
     """Root with CHOWN alone, the providers directory only; it adds the group and group write."""
-    (init,) = _pod_spec(rendered[target])["initContainers"]
+    inits = {init["name"]: init for init in _pod_spec(rendered[target])["initContainers"]}
+    assert sorted(inits) == (["providers-dir", "state-dir"] if target in WITH_STATE else ["providers-dir"])
+    init = inits["providers-dir"]
     security = init["securityContext"]
     assert security["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
     assert (
@@ -163,17 +174,61 @@ def test_init_container_opens_the_socket_directory_to_the_providers_group(
 
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_pod_touches_the_host_only_through_the_socket_directory(rendered: Rendered, target: str) -> None:
-    """No host network, PID or IPC; the one hostPath is the providers directory at /provider."""
+    """No host network, PID or IPC; the hostPaths are the providers directory at /provider, and with
+    restart state its own directory."""
     spec = _pod_spec(rendered[target])
     for field in ("hostNetwork", "hostPID", "hostIPC"):
         assert spec.get(field, False) is False, field
     host_paths = [volume for volume in spec["volumes"] if "hostPath" in volume]
-    assert [volume["hostPath"] for volume in host_paths] == [
-        {"path": "/var/run/secrets-store-csi-providers", "type": "DirectoryOrCreate"}
-    ]
+    expected = {"/var/run/secrets-store-csi-providers": "/provider"}
+    if target in WITH_STATE:
+        expected[STATE_DIR] = STATE_DIR
+    assert sorted(volume["hostPath"]["path"] for volume in host_paths) == sorted(expected)
+    assert {volume["hostPath"]["type"] for volume in host_paths} == {"DirectoryOrCreate"}
     mounts = {mount["name"]: mount for mount in _provider_container(rendered[target])["volumeMounts"]}
-    assert mounts[host_paths[0]["name"]]["mountPath"] == "/provider"
+    for volume in host_paths:
+        assert mounts[volume["name"]]["mountPath"] == expected[volume["hostPath"]["path"]]
     assert all("hostPort" not in port for port in _provider_container(rendered[target])["ports"])
+
+
+@pytest.mark.parametrize("target", sorted(WITH_STATE))
+def test_restart_state_is_the_providers_own_owner_only_directory(rendered: Rendered, target: str) -> None:
+    """--state-dir is the node directory, mounted read-write; an init container with CHOWN alone
+    makes it 0700 and owned by the provider's user, and the HMAC key it is sealed with is a file."""
+    objects = rendered[target]
+    settings = _settings(objects)
+    assert settings.state_dir == STATE_DIR
+    assert settings.hmac_key_file  # zero-permission: the key the state is sealed with comes from a file
+    mounts = {mount["mountPath"]: mount for mount in _provider_container(objects)["volumeMounts"]}
+    assert mounts[STATE_DIR].get("readOnly", False) is False
+    init = next(c for c in _pod_spec(objects)["initContainers"] if c["name"] == "state-dir")
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert init["securityContext"]["readOnlyRootFilesystem"] is True
+    assert [(m["name"], m["mountPath"]) for m in init["volumeMounts"]] == [
+        (mounts[STATE_DIR]["name"], "/state")
+    ]
+    assert init["image"] == _provider_container(objects)["image"]
+    script = init["command"][-1]
+    # Root must own it while the mode changes (no CAP_FOWNER), then the provider's user.
+    assert script.index('os.chown("/state", 0, 0)') < script.index('os.chmod("/state", 0o700)')
+    assert script.index('os.chmod("/state", 0o700)') < script.index('os.chown("/state", 10001, 10001)')
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_the_state_dir_script_works_with_chown_alone_on_every_start(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    """Run as the init container runs it (root, CAP_CHOWN only): a fresh root-owned 0755 directory,
+    then the same directory on the next pod start, already the provider's."""
+    init = next(c for c in _pod_spec(rendered["restart-state"])["initContainers"] if c["name"] == "state-dir")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    script = init["command"][-1].replace('"/state"', f'"{state}"')
+    only_chown = ["setpriv", "--bounding-set=-all,+chown", "--inh-caps=-all,+chown"]
+    for _start in range(2):
+        subprocess.run([*only_chown, sys.executable, "-c", script], check=True, timeout=30)
+        info = state.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (10001, 10001, 0o700)
 
 
 @pytest.mark.parametrize("target", list(TARGETS))

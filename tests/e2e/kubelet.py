@@ -2,7 +2,8 @@
 
 For each Pod object bound to its node (tests create them with `spec.nodeName`), it
 - asks TokenRequest for a token bound to the pod for every audience in the CSIDriver's
-  `tokenRequests`, and calls NodePublishVolume with a kubelet-shaped target path
+  `tokenRequests` (reusing it, as the kubelet's token manager does, until 80% of its
+  lifetime has passed), and calls NodePublishVolume with a kubelet-shaped target path
   (`<root>/pods/<uid>/volumes/kubernetes.io~csi/<volume>/mount`, its parent created, the
   directory itself left for the driver) and the volume context the kubelet sends with
   `podInfoOnMount` (pod name, namespace, uid, service account, `ephemeral`, the tokens);
@@ -26,6 +27,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +43,8 @@ __all__ = ["CSI_DRIVER", "Kubelet", "Volume", "csi_stubs"]
 CSI_DRIVER = "secrets-store.csi.k8s.io"
 CSI_SPEC = "github.com/container-storage-interface/spec@v1.6.0"
 TOKEN_SECONDS = 3600
+# The kubelet hands out the same token until this share of its lifetime has passed.
+TOKEN_REUSE_SHARE = 0.8
 
 log = logging.getLogger("e2e.kubelet")
 
@@ -100,6 +104,8 @@ class Kubelet:
         self._channel = grpc.insecure_channel(f"unix://{driver_socket}")
         self._node = pb_grpc.NodeStub(self._channel)
         self.volumes: dict[tuple[str, str, str], Volume] = {}
+        # (namespace, service account, audience, pod uid, seconds) -> (token, expiry text, reuse until).
+        self._issued: dict[tuple[str, str, str, str, int], tuple[str, str, float]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
@@ -251,15 +257,19 @@ class Kubelet:
         for entry in requests_:
             audience = entry.get("audience", "")
             seconds = int(entry.get("expirationSeconds") or TOKEN_SECONDS)
-            token = self.api.service_account_token(
-                volume.namespace,
-                volume.service_account,
-                [audience] if audience else [],
-                seconds,
-                pod=(volume.pod, volume.uid),
-            )
-            expires = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            tokens[audience] = {"token": token, "expirationTimestamp": expires}
+            key = (volume.namespace, volume.service_account, audience, volume.uid, seconds)
+            issued = self._issued.get(key)
+            if issued is None or time.monotonic() >= issued[2]:
+                token = self.api.service_account_token(
+                    volume.namespace,
+                    volume.service_account,
+                    [audience] if audience else [],
+                    seconds,
+                    pod=(volume.pod, volume.uid),
+                )
+                expires = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                issued = self._issued[key] = (token, expires, time.monotonic() + seconds * TOKEN_REUSE_SHARE)
+            tokens[audience] = {"token": issued[0], "expirationTimestamp": issued[1]}
         return tokens
 
     def _event(self, pod: dict[str, Any], message: str) -> None:

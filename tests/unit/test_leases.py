@@ -8,19 +8,13 @@ database credentials, PKI issuance, KV v1 and v2.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from provider.mount.leases import (
-    CERT_SHARE,
-    REFETCH_SHARE,
-    RENEW_SHARE,
-    Held,
-    LeaseCache,
-    LeaseKey,
-    hold_policy,
-)
+from provider.mount.lease_cache import Held, LeaseCache, LeaseKey, token_owner
+from provider.mount.leases import CERT_SHARE, REFETCH_SHARE, RENEW_SHARE, hold_policy
 from provider.render import gojson
 from provider.request.objects import VaultRequest
 from provider.vault.client import VaultReply
@@ -277,3 +271,36 @@ def test_capacity_zero_or_less_keeps_nothing(capacity: int) -> None:
     cache.put(lease_key(), held())
     assert cache.get(lease_key()) is None
     assert len(cache) == 0
+
+
+def test_forget_owner_drops_only_what_that_token_obtained() -> None:
+    """A restored token Vault refused: its kept answers go, another token's stay."""
+    cache = LeaseCache(10, Clock())
+    mine = [lease_key("uid-0"), lease_key("uid-0", PKI_ISSUE)]
+    for key in mine:
+        cache.put(key, replace(held(), owner=token_owner("hvs.mine")))
+    cache.put(lease_key("uid-1"), replace(held(), owner=token_owner("hvs.theirs")))
+    cache.forget_owner(token_owner("hvs.mine"))
+    assert [cache.get(key) for key in mine] == [None, None]
+    assert cache.get(lease_key("uid-1")) is not None
+
+
+def test_token_owner_names_a_token_without_showing_it() -> None:
+    assert token_owner("hvs.abc") == token_owner("hvs.abc") != token_owner("hvs.abd")
+    assert "abc" not in token_owner("hvs.abc")
+
+
+def test_snapshot_and_restore_keep_order_last_use_and_capacity() -> None:
+    clock = Clock()
+    cache = LeaseCache(10, clock)
+    for uid in ("uid-0", "uid-1", "uid-2"):
+        cache.put(lease_key(uid), held())
+        clock.now += 1
+    assert cache.get(lease_key("uid-0")) is not None  # now the most recently used
+    snapshot = cache.snapshot()
+    assert [entry.key for entry in snapshot] == [lease_key("uid-1"), lease_key("uid-2"), lease_key("uid-0")]
+    assert [entry.last_used for entry in snapshot] == [NOW + 1, NOW + 2, NOW + 3]
+    smaller = LeaseCache(2, Clock())
+    assert smaller.restore(snapshot) == 2
+    assert [entry.key for entry in smaller.snapshot()] == [lease_key("uid-2"), lease_key("uid-0")]
+    assert (smaller.changes, cache.changes, cache.touches) == (0, 3, 1)

@@ -67,6 +67,7 @@ def test_parse_settings_reads_process_environment(monkeypatch: pytest.MonkeyPatc
         pytest.param(["-health-addr=:9090"], "health_addr", ":9090", id="health-addr"),
         pytest.param(["-hmac-secret-name", "k"], "hmac_secret_name", "k", id="hmac-secret-name"),
         pytest.param(["-hmac-key-file=/k"], "hmac_key_file", "/k", id="hmac-key-file"),
+        pytest.param(["-state-dir=/var/lib/p"], "state_dir", "/var/lib/p", id="state-dir"),
         pytest.param(["-vault-mount=jwt"], "vault_mount", "jwt", id="vault-mount"),
         pytest.param(["-vault-namespace=ns"], "vault_namespace", "ns", id="vault-namespace"),
         pytest.param(["-log-level=trace"], "log_level", "trace", id="log-level"),
@@ -322,6 +323,12 @@ def test_shutdown_grace_duration(text: str, seconds: float) -> None:
             ["-log-format=xml"], {}, "invalid -log-format 'xml'; use text or json", id="bad-log-format"
         ),
         pytest.param(["-endpoint="], {}, "-endpoint must not be empty", id="empty-endpoint"),
+        pytest.param(
+            ["-state-dir=var/lib/state"],
+            {},
+            "-state-dir must be an absolute directory",
+            id="relative-state-dir",
+        ),
         pytest.param(
             ["-max-concurrent-mounts=0"],
             {},

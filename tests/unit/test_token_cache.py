@@ -19,10 +19,11 @@ from provider.errors import PermissionDenied, VaultUnavailable
 from provider.mount.token_cache import (
     REFRESH_SHARE,
     CachedToken,
+    JwtDigester,
     TokenCache,
+    TokenEntry,
     TokenKey,
     cached_token,
-    jwt_digest,
 )
 
 LEASE = 30  # seconds; refresh point at 20
@@ -40,6 +41,8 @@ class Clock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+
+jwt_digest = JwtDigester(b"k" * 32)
 
 # The digest of the JWT every request in these tests presents, unless a test says otherwise.
 DIGEST = jwt_digest("jwt-of-app-0")
@@ -524,3 +527,72 @@ def test_an_unproven_jwt_is_never_served_the_cached_token(cache: TokenCache, vau
     with pytest.raises(PermissionDenied, match="service account name not authorized"):
         cache.get(key(), jwt_digest("forged"), refused, vault.renew)
     assert calls == ["login"]
+
+
+# --- tokens restored from the restart state ----------------------------------------------
+
+
+def restored_cache(clock: Clock, vault: Vault, refused: list[CachedToken]) -> TokenCache:
+    """A cache holding one token restored from disk (unverified), as `-state-dir` fills it at start."""
+    cache = TokenCache(10, clock, on_refused=refused.append)
+    token = vault.login()
+    vault.logins = 0
+    assert cache.restore([TokenEntry(key(), token, clock())]) == 1
+    return cache
+
+
+def test_a_restored_token_is_looked_up_once_then_served(clock: Clock, vault: Vault) -> None:
+    """First use asks Vault whether it still knows the token; no login, no renewal; later uses are hits."""
+    refused: list[CachedToken] = []
+    cache = restored_cache(clock, vault, refused)
+    looked_up: list[str] = []
+
+    def verify(token: CachedToken) -> bool:
+        looked_up.append(token.value)
+        return True
+
+    token, from_cache = cache.get(key(), DIGEST, vault.login, vault.renew, verify)
+    assert (token.value, token.verified, from_cache) == ("hvs.token-1", True, True)
+    assert cache.get(key(), DIGEST, vault.login, vault.renew, verify) == (token, True)
+    assert (looked_up, vault.logins, vault.renewals, refused) == (["hvs.token-1"], 0, [], [])
+
+
+def test_a_restored_token_vault_refuses_is_forgotten_and_replaced_by_a_login(
+    clock: Clock, vault: Vault
+) -> None:
+    """Revoked while the provider was down: a fresh login; the refused token is reported (its leases died)."""
+    refused: list[CachedToken] = []
+    cache = restored_cache(clock, vault, refused)
+    token, from_cache = cache.get(key(), DIGEST, vault.login, vault.renew, lambda _: False)
+    assert (token.value, from_cache, vault.logins) == ("hvs.token-1", False, 1)
+    assert [t.value for t in refused] == ["hvs.token-1"]
+    assert cache.snapshot()[0].token is token
+
+
+def test_a_restored_token_needs_the_jwt_that_proved_it(clock: Clock, vault: Vault) -> None:
+    """A JWT not among the restored digests logs in, even though Vault still knows the token."""
+    cache = restored_cache(clock, vault, [])
+    other = jwt_digest("jwt-of-someone-else")
+    theirs = cached_token("hvs.theirs", "entity-2", LEASE, True, clock(), frozenset({other}))
+    token, from_cache = cache.get(key(), other, lambda: theirs, vault.renew, lambda _: True)
+    assert (token, from_cache) == (theirs, False)
+
+
+def test_restore_keeps_the_most_recent_entries_within_capacity(clock: Clock, vault: Vault) -> None:
+    cache = TokenCache(2, clock)
+    entries = [TokenEntry(key(f"app-{n}"), vault.login(), clock()) for n in range(3)]
+    assert cache.restore(entries) == 2
+    assert [entry.key.pod_name for entry in cache.snapshot()] == ["app-1", "app-2"]
+    assert all(not entry.token.verified for entry in cache.snapshot())
+
+
+def test_changes_and_hits_are_counted_for_the_state_writer(cache: TokenCache, vault: Vault) -> None:
+    get(cache, vault)
+    assert (cache.changes, cache.touches) == (1, 0)
+    get(cache, vault)
+    assert (cache.changes, cache.touches) == (1, 1)
+
+
+def test_the_digest_key_never_shows() -> None:
+    assert repr(JwtDigester(b"secret-key-bytes" * 2)) == "JwtDigester(<key hidden>)"
+    assert JwtDigester(b"a" * 32)("jwt") != JwtDigester(b"b" * 32)("jwt")

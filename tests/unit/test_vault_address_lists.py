@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from provider.address_lists import split_addresses
 from provider.errors import InvalidRequest
 from provider.mount.target_policy import resolve_target
 from provider.request.mount_request import VaultOverrides
-from provider.settings import FlagError, parse_settings, split_addresses
+from provider.settings import FlagError, parse_settings
 from provider.vault.target import VaultTarget, without_userinfo
 
 N1, N2, N3 = "https://v1:8200", "https://v2:8200", "https://v3:8200"

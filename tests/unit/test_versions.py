@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from provider.render.version_hmac import object_version
-from provider.serve.hmac_key import KEY_BYTES, HmacKeyError, load_key_file, new_key
+from provider.serve.hmac_key import (
+    JWT_DIGEST_LABEL,
+    KEY_BYTES,
+    HmacKeyError,
+    derive_key,
+    load_key_file,
+    new_key,
+)
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -110,3 +117,22 @@ def test_missing_key_file_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(HmacKeyError) as caught:
         load_key_file(str(path))
     assert str(caught.value) == f"cannot read the HMAC key file {path}: No such file or directory"
+
+
+@pytest.mark.parametrize("length", [16, 32, 33, 64, 100])
+def test_derive_key_is_rfc5869_hkdf_sha256(length: int) -> None:
+    """The stdlib HKDF (the JWT digests' key, no `cryptography` import) equals the audited one."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    hmac_key = bytes(range(40))
+    expected = HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=JWT_DIGEST_LABEL).derive(
+        hmac_key
+    )
+    assert derive_key(hmac_key, JWT_DIGEST_LABEL, length) == expected
+
+
+def test_derived_keys_differ_by_label_and_from_the_hmac_key() -> None:
+    hmac_key = new_key()
+    assert derive_key(hmac_key, b"a") != derive_key(hmac_key, b"b")
+    assert hmac_key not in (derive_key(hmac_key, b"a"), derive_key(hmac_key, JWT_DIGEST_LABEL))
