@@ -56,7 +56,7 @@ class _KeyLock:
 
 
 #: Where a Mount's answer came from: fetched now, or kept and served again (a lease renewed first).
-Source = Literal["new", "kept", "renewed"]
+Source = Literal["new", "kept", "renewed", "absent"]  # absent: an optional object's secret is not there
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,14 @@ from provider.settings import Settings
 from provider.vault.client import VaultClient
 from provider.vault.deadline import Deadline
 from provider.vault.kv_paths import KvV2Paths
+from provider.vault.replies import VaultReply
 from provider.vault.session import VaultSession
 from provider.vault.target import VaultTarget
 
-__all__ = ["MountResult", "MountedFile", "Mounter", "ObjectRecord"]
+__all__ = ["ABSENT_VERSION", "MountResult", "MountedFile", "Mounter", "ObjectRecord"]
+
+# The version of an optional object whose secret does not exist: fixed, so polls change nothing.
+ABSENT_VERSION = "absent"
 
 log = logging.getLogger("provider.mount")
 
@@ -134,6 +138,8 @@ class Mounter:
             try:
                 fetched = self._leases.fetch(key, session, policy.refresh_seconds)
             except ProviderError as exc:
+                if exc.status == 404 and request in plan.optional_only:
+                    return Fetched(VaultReply(404, None), "absent")
                 raise read_error(plan.first_user[request], request, exc, sensitive) from None
             if fetched.source != "new":
                 self._counters.cache_lookup("read" if fetched.static else "lease", "hit")
@@ -163,9 +169,14 @@ class Mounter:
         records: list[ObjectRecord] = []
         for planned in plan.objects:
             obj = planned.obj
-            payloads = {named: answer.reply.payload for named, answer in planned.answers(fetched).items()}
-            written = object_files(obj, payloads, sensitive, self._settings.max_file_bytes)
-            version = object_version(self._hmac_key, obj.fingerprint, versioned_content(obj, written))
+            answers = planned.answers(fetched)
+            if any(answer.source == "absent" for answer in answers.values()):
+                # An optional object whose secret does not exist (yet): no file, a version that says so.
+                written, version = [], ABSENT_VERSION
+            else:
+                payloads = {named: answer.reply.payload for named, answer in answers.items()}
+                written = object_files(obj, payloads, sensitive, self._settings.max_file_bytes)
+                version = object_version(self._hmac_key, obj.fingerprint, versioned_content(obj, written))
             files.extend(
                 MountedFile(path, obj.file_mode or config.default_mode, data) for path, data in written
             )
@@ -174,15 +185,29 @@ class Mounter:
                 ObjectRecord(obj.name, sent.path, sent.method, version, fetched[sent].source)
                 for sent in planned.sent
             )
-        if any(obj.format == "files" for obj in config.objects):
-            # Key names come from Vault: they may collide with another object's files.
-            clashes = path_conflicts(file.path for file in files)
-            if clashes:
-                parent, nested = clashes[0]
-                raise InvalidRequest(
-                    f'the secrets\' keys make "{parent}" both a file and a directory ("{nested}")'
-                )
+        _check_volume(config, plan, files, versions)
         return MountResult(tuple(files), tuple(versions), tuple(records))
+
+
+def _check_volume(
+    config: MountConfig, plan: MountPlan, files: list[MountedFile], versions: list[tuple[str, str]]
+) -> None:
+    """Refuse a volume the pod could not use: no files at all, or a path both file and directory."""
+    if not files and all(version != ABSENT_VERSION for _, version in versions):
+        # Only format: files can write nothing (a secret without keys); an empty volume is never wanted.
+        empty = "; ".join(
+            f"{planned.obj.label()} (format: files) found no keys in {planned.sent[0].describe()}"
+            for planned in plan.objects
+        )
+        raise InvalidRequest(f"the volume would be empty: {empty}; add keys to the secret")
+    if any(obj.format == "files" for obj in config.objects):
+        # Key names come from Vault: they may collide with another object's files.
+        clashes = path_conflicts(file.path for file in files)
+        if clashes:
+            parent, nested = clashes[0]
+            raise InvalidRequest(
+                f'the secrets\' keys make "{parent}" both a file and a directory ("{nested}")'
+            )
 
 
 def _sensitive(config: MountConfig, pod: PodToken) -> list[str]:

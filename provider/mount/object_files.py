@@ -19,6 +19,7 @@ from provider.render.extract import (
     require_data,
     secret_data,
     select_key,
+    select_pointer,
     value_bytes,
 )
 from provider.render.file_paths import path_problem
@@ -135,11 +136,14 @@ def _files(obj: SecretObject, payload: Any, sensitive: list[str]) -> list[tuple[
             return written
         if obj.format == "data":
             return [(obj.name, gojson.dumps(secret_data(data)).encode())]
+        if obj.key_pointer is not None:
+            return [(obj.name, decode(select_pointer(data, obj.key_pointer), obj.encoding))]
         if key is None:
             return [(obj.name, envelope(payload))]
         return [(obj.name, decode(select_key(data, key), obj.encoding))]
     except ExtractError as exc:
-        raise InvalidRequest(f'{what}: the value of key "{key}" {exc}') from None
+        shown = key if obj.key_pointer is None else "/" + "/".join(obj.key_pointer)
+        raise InvalidRequest(f'{what}: the value of key "{shown}" {exc}') from None
     except InvalidRequest:
         raise
     except ProviderError as exc:

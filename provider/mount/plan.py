@@ -37,6 +37,8 @@ class MountPlan:
     objects: tuple[PlannedObject, ...]
     # Each distinct request, in object order, and the first object sending it (errors name it).
     first_user: Mapping[VaultRequest, SecretObject] = field(compare=False)
+    # Requests only optional objects send: for those a 404 is an absent secret, not a failure.
+    optional_only: frozenset[VaultRequest] = frozenset()
 
     @classmethod
     def of(
@@ -55,10 +57,16 @@ class MountPlan:
             for obj in objects
         )
         first: dict[VaultRequest, SecretObject] = {}
+        required: set[VaultRequest] = set()
         for item in planned:
             for request in item.sent:
-                first.setdefault(request, item.obj)
-        return cls(planned, first)
+                known = first.get(request)
+                if known is None or (known.optional and not item.obj.optional):
+                    # Errors name the first object that needs the answer, not one that may go without.
+                    first[request] = item.obj
+                if not item.obj.optional:
+                    required.add(request)
+        return cls(planned, first, frozenset(first.keys() - required))
 
     @property
     def requests(self) -> list[VaultRequest]:

@@ -16,7 +16,7 @@ from typing import Any
 from provider.errors import SecretNotFound, VaultUnavailable
 from provider.render import gojson
 
-__all__ = ["ExtractError", "decode", "envelope", "response_data", "select_key"]
+__all__ = ["ExtractError", "decode", "envelope", "response_data", "select_key", "select_pointer"]
 
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
@@ -168,6 +168,28 @@ def select_key(data: dict[str, Any], key: str) -> bytes:
     if key not in source:
         raise SecretNotFound(f'key "{key}" does not exist in the secret (it has {len(source)} keys)')
     return value_bytes(source[key])
+
+
+def select_pointer(data: dict[str, Any], keys: tuple[str, ...]) -> bytes:
+    """The value a JSON Pointer's keys reach in the secret's data (lists by index), as select_key writes."""
+    value: Any = secret_data(data)
+    reached = ""
+    for key in keys:
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif (
+            isinstance(value, list)
+            and key.isdigit()
+            and (key == "0" or key[0] != "0")
+            and int(key) < len(value)
+        ):
+            value = value[int(key)]
+        else:
+            where = f'"{reached}"' if reached else "the secret"
+            kind = "a list" if isinstance(value, list) else "a map" if isinstance(value, dict) else "a value"
+            raise SecretNotFound(f'secretKeyPointer: {where} is {kind} without "{key}"')
+        reached += "/" + key.replace("~", "~0").replace("/", "~1")
+    return value_bytes(value)
 
 
 def decode(value: bytes, encoding: str) -> bytes:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from provider.go_syntax import parse_bool
 from provider.request import yamldoc
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "NULL_TEXTS",
     "read_encoding",
     "read_file_mode",
+    "read_flag",
+    "read_pointer",
     "read_secret_args",
     "read_text",
     "suggestion",
@@ -38,8 +42,11 @@ FIELDS = (
     "filePermission",
     "format",
     "template",
+    "optional",
+    "secretKeyPointer",
 )
 NULL_TEXTS = ("", "~", "null", "Null", "NULL")
+_BAD_POINTER_ESCAPE = re.compile(r"~(?![01])")
 
 
 def read_encoding(items: dict[str, Node], where: str, problems: list[str]) -> str:
@@ -47,6 +54,34 @@ def read_encoding(items: dict[str, Node], where: str, problems: list[str]) -> st
     if encoding not in ENCODINGS:
         problems.append(f"{where}: encoding {encoding!r} is not one of utf-8, base64, hex")
     return encoding
+
+
+def read_flag(node: Node | None, where: str, key: str, problems: list[str]) -> bool:
+    """A boolean field (`optional: true`); Go's strconv.ParseBool forms, absent is false."""
+    text = read_text(node, where, key, problems)
+    value = parse_bool(text) if text else False
+    if value is None:
+        problems.append(f"{where}: {key} {text!r} is not a boolean (use true or false)")
+        return False
+    return value
+
+
+def read_pointer(node: Node | None, where: str, problems: list[str]) -> tuple[str, ...] | None:
+    """`secretKeyPointer`, an RFC 6901 JSON Pointer into the secret (`/config/db/password`), as its keys."""
+    text = read_text(node, where, "secretKeyPointer", problems)
+    if not text:
+        return None
+    if not text.startswith("/") or text == "/":
+        problems.append(
+            f"{where}: secretKeyPointer {text!r} must be a JSON Pointer such as /config/db/password"
+        )
+        return None
+    tokens = text[1:].split("/")
+    if any(_BAD_POINTER_ESCAPE.search(token) for token in tokens):
+        problems.append(f"{where}: secretKeyPointer {text!r} has a '~' not followed by 0 or 1")
+        return None
+    # RFC 6901: ~1 is '/', ~0 is '~', in that order.
+    return tuple(token.replace("~1", "/").replace("~0", "~") for token in tokens)
 
 
 def read_text(node: Node | None, where: str, key: str, problems: list[str]) -> str:

@@ -13,7 +13,7 @@ request paths are built in `vault_request` for both kinds, single fields read in
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -26,6 +26,8 @@ from provider.request.object_fields import (
     NULL_TEXTS,
     read_encoding,
     read_file_mode,
+    read_flag,
+    read_pointer,
     read_secret_args,
     read_text,
     suggestion,
@@ -39,7 +41,7 @@ METHODS = ("GET", "PUT", "POST")
 # Distinct `objects` texts remembered: about one per SecretProviderClass on the node.
 PARSE_CACHE_SIZE = 512
 # Fields that name what to read; a template names its own reads.
-_READ_FIELDS = ("secretPath", "secretKey", "method", "secretArgs", "format")
+_READ_FIELDS = ("secretPath", "secretKey", "method", "secretArgs", "format", "secretKeyPointer")
 # What an object writes besides one key: the secret's data as JSON, or every key as a file.
 FORMATS = ("data", "files")
 _NO_SECRET_HINT = 'read one with {{ with secret "secret/data/app" }} ... {{ end }}'  # noqa: S105
@@ -61,6 +63,10 @@ class SecretObject:
     # Canonical JSON of the whole object configuration: the versions' HMAC input.
     fingerprint: str = field(repr=False)
     template: ObjectTemplate | None = None
+    # A 404 from Vault means no file (and the version "absent") instead of a failed Mount.
+    optional: bool = False
+    # secretKeyPointer's keys: a value below the top level of the secret (None: secretKey, or whole).
+    key_pointer: tuple[str, ...] | None = None
 
     @property
     def request(self) -> VaultRequest:
@@ -139,9 +145,12 @@ def _parse_object(
     elif (problem := path_problem(name)) is not None:
         problems.append(f"{where}: objectName {problem}")
 
+    optional = read_flag(items.get("optional"), where, "optional", problems)
     if "template" in items:
-        return _template_object(index, name, items, where, problems, before)
-    return _plain_object(index, name, items, where, problems, before)
+        parsed = _template_object(index, name, items, where, problems, before)
+    else:
+        parsed = _plain_object(index, name, items, where, problems, before)
+    return replace(parsed, optional=optional) if parsed is not None and optional else parsed
 
 
 def _plain_object(
@@ -162,6 +171,11 @@ def _plain_object(
         )
     elif output and secret_key:
         problems.append(f"{where}: format {output} writes the whole secret; remove secretKey or format")
+    pointer = read_pointer(items.get("secretKeyPointer"), where, problems)
+    if pointer is not None and (secret_key or output):
+        problems.append(
+            f"{where}: secretKeyPointer selects one value; remove {'secretKey' if secret_key else 'format'}"
+        )
     args = read_secret_args(items.get("secretArgs"), where, problems)
     request = build_request(secret_path, method, args, where, problems)
     if len(problems) > before or request is None:
@@ -178,9 +192,20 @@ def _plain_object(
             "filePermission": file_mode or 0,
             # Only when set, so versions of objects without it stay what they were.
             **({"format": output} if output else {}),
+            **({"secretKeyPointer": list(pointer)} if pointer is not None else {}),
         }
     )
-    return SecretObject(index, name, (request,), secret_key, encoding, file_mode or None, output, fingerprint)
+    return SecretObject(
+        index,
+        name,
+        (request,),
+        secret_key,
+        encoding,
+        file_mode or None,
+        output,
+        fingerprint,
+        key_pointer=pointer,
+    )
 
 
 def _template_object(

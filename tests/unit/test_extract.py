@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from provider.errors import SecretNotFound, VaultUnavailable
-from provider.render.extract import ExtractError, decode, envelope, require_data, response_data, select_key
+from provider.render.extract import (
+    ExtractError,
+    decode,
+    envelope,
+    require_data,
+    response_data,
+    select_key,
+    select_pointer,
+)
 from provider.render.gojson import loads
 
 KV1 = loads(
@@ -275,4 +283,51 @@ def test_require_data_errors(payload: Any, error: type[Exception], message: str)
     """No data is a clear error (never a crash): an empty body is Vault misbehaving, no data is not found."""
     with pytest.raises(error) as caught:
         require_data(payload, "GET /v1/x")
+    assert str(caught.value) == message
+
+
+NESTED = loads(
+    b'{"data": {"data": {"config": {"db": {"password": "p", "port": 5432}, "list": [{"h": "x"}, 7]}}}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        pytest.param(("config", "db", "password"), b"p", id="string-raw"),
+        pytest.param(("config", "db", "port"), b"5432", id="number-as-go-json"),
+        pytest.param(("config", "db"), b'{"password":"p","port":5432}', id="map-as-go-json"),
+        pytest.param(("config", "list", "0", "h"), b"x", id="list-index"),
+        pytest.param(("config", "list", "1"), b"7", id="last-index"),
+    ],
+)
+def test_select_pointer(keys: tuple[str, ...], expected: bytes) -> None:
+    """A JSON Pointer's keys walk KV v2's data.data; values are written as secretKey writes them."""
+    assert select_pointer(NESTED["data"], keys) == expected
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        pytest.param(("nope",), 'secretKeyPointer: the secret is a map without "nope"', id="top"),
+        pytest.param(
+            ("config", "db", "user"), 'secretKeyPointer: "/config/db" is a map without "user"', id="deep"
+        ),
+        pytest.param(
+            ("config", "list", "2"), 'secretKeyPointer: "/config/list" is a list without "2"', id="index"
+        ),
+        pytest.param(
+            ("config", "list", "01"), 'secretKeyPointer: "/config/list" is a list without "01"', id="zero"
+        ),
+        pytest.param(
+            ("config", "db", "port", "x"),
+            'secretKeyPointer: "/config/db/port" is a value without "x"',
+            id="leaf",
+        ),
+    ],
+)
+def test_select_pointer_missing(keys: tuple[str, ...], message: str) -> None:
+    """What is not there is NOT_FOUND, naming how far the pointer got (never a value)."""
+    with pytest.raises(SecretNotFound) as caught:
+        select_pointer(NESTED["data"], keys)
     assert str(caught.value) == message

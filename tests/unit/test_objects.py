@@ -346,7 +346,7 @@ def test_file_permission_rejected(permission: str, problem: str) -> None:
         pytest.param(
             "vaultAddress",
             "; known keys: objectName, secretPath, secretKey, method, secretArgs, encoding, filePermission,"
-            " format, template",
+            " format, template, optional, secretKeyPointer",
             id="unrelated",
         ),
     ],
@@ -736,3 +736,79 @@ def test_format_changes_the_fingerprint_only_when_set() -> None:
     files, _ = parse_objects("- objectName: a\n  secretPath: secret/data/x\n  format: files\n")
     assert '"format"' not in plain[0].fingerprint
     assert files[0].fingerprint != plain[0].fingerprint
+
+
+# --- optional and secretKeyPointer ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "optional"),
+    [
+        pytest.param(None, False, id="absent"),
+        pytest.param("true", True, id="true"),
+        pytest.param("'True'", True, id="quoted-go-form"),
+        pytest.param("false", False, id="false"),
+    ],
+)
+def test_optional(text: str | None, optional: bool) -> None:
+    """optional is a boolean in Go's forms; it does not change the object's version input."""
+    obj = parse_one(optional=text)
+    assert obj.optional is optional
+    assert obj.fingerprint == parse_one().fingerprint
+
+
+def test_optional_must_be_a_boolean() -> None:
+    assert problems_of(optional="maybe") == [
+        "objects[0] \"a\": optional 'maybe' is not a boolean (use true or false)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pointer", "keys"),
+    [
+        pytest.param("/config/db/password", ("config", "db", "password"), id="nested"),
+        pytest.param("/servers/0/host", ("servers", "0", "host"), id="list-index"),
+        pytest.param("/a~1b/c~0d", ("a/b", "c~d"), id="escapes"),
+        pytest.param("/a.b", ("a.b",), id="dots-are-plain"),
+        pytest.param("/", None, id="root-refused"),
+    ],
+)
+def test_secret_key_pointer(pointer: str, keys: tuple[str, ...] | None) -> None:
+    """RFC 6901: '/'-separated keys, ~1 for '/' and ~0 for '~'; the whole secret is not a pointer."""
+    if keys is None:
+        assert problems_of(secretKeyPointer=f"'{pointer}'") == [
+            "objects[0] \"a\": secretKeyPointer '/' must be a JSON Pointer such as /config/db/password"
+        ]
+        return
+    obj = parse_one(secretKeyPointer=f"'{pointer}'")
+    assert obj.key_pointer == keys
+    assert obj.fingerprint != parse_one().fingerprint
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        pytest.param(
+            {"secretKeyPointer": "config/db"},
+            "secretKeyPointer 'config/db' must be a JSON Pointer such as /config/db/password",
+            id="no-leading-slash",
+        ),
+        pytest.param(
+            {"secretKeyPointer": "/a~2"},
+            "secretKeyPointer '/a~2' has a '~' not followed by 0 or 1",
+            id="bad-tilde",
+        ),
+        pytest.param(
+            {"secretKeyPointer": "/a", "secretKey": "b"},
+            "secretKeyPointer selects one value; remove secretKey",
+            id="with-secret-key",
+        ),
+        pytest.param(
+            {"secretKeyPointer": "/a", "format": "data"},
+            "secretKeyPointer selects one value; remove format",
+            id="with-format",
+        ),
+    ],
+)
+def test_bad_secret_key_pointer(changes: dict[str, str], problem: str) -> None:
+    assert problems_of(**changes) == [f'objects[0] "a": {problem}']
