@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from provider.errors import ProviderError, VaultRejected
@@ -33,6 +33,7 @@ from provider.vault.failover import (
 from provider.vault.replies import VaultReply, reply_or_error
 from provider.vault.retry import RetryPolicy
 from provider.vault.target import VaultTarget, without_userinfo
+from provider.vault.tls_files import RECHECK_SECONDS, FileState, has_tls_files, tls_files_state
 from provider.vault.transport import HttpRequest, HttpResponse, Transport, TransportFactory
 
 __all__ = ["JITTER", "RequestCounter", "Uncounted", "VaultClient", "VaultReply", "request_kind"]
@@ -92,14 +93,14 @@ class VaultClient:
         self._counter = counter
         self._retry = retry
         self._random = random
-        self._transports: dict[tuple[str, TlsSettings], Transport] = {}
+        self._transports: dict[tuple[str, TlsSettings], _Pool] = {}
         self._sticky = StickyNodes()
         self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:
-            for transport in self._transports.values():
-                transport.close()
+            for pool in self._transports.values():
+                pool.transport.close()
             self._transports.clear()
 
     def send(
@@ -200,15 +201,40 @@ class VaultClient:
     def _transport(self, target: VaultTarget) -> Transport:
         # The namespace is a header, not a connection property: it is not in the key.
         key = (target.address, target.tls)
+        watched = target.scheme == "https" and has_tls_files(target.tls)
+        now = time.monotonic()
         with self._lock:
-            transport = self._transports.get(key)
-            if transport is None:
+            pool = self._transports.get(key)
+            if pool is not None and (not watched or now - pool.checked_at < RECHECK_SECONDS):
+                return pool.transport
+        files = tls_files_state(target.tls) if watched else ()
+        with self._lock:
+            pool = self._transports.get(key)
+            if pool is not None and (pool.files == files or None in files):
+                # Unchanged, or a file missing mid-rotation: keep the pool until the new files are whole.
+                self._transports[key] = replace(pool, checked_at=now)
+                return pool.transport
+            if pool is None:
                 log.debug("new connection pool for Vault at %s (%s)", target.describe(), target.scheme)
                 if target.scheme == "https" and target.tls.skip_verify:
                     log.warning("TLS certificate verification is disabled for Vault at %s", target.describe())
+            else:
+                log.info(
+                    "TLS files for Vault at %s changed on disk: new connections use them", target.describe()
+                )
+            try:
                 transport = self._make_transport(target)
-                self._transports[key] = transport
-            return transport
+            except ProviderError as exc:
+                if pool is None:
+                    raise
+                # Half-rotated (a certificate without its new key): the old files' pool until it settles.
+                log.warning("keeping the previous TLS setup for Vault at %s: %s", target.describe(), exc)
+                self._transports[key] = replace(pool, checked_at=now)
+                return pool.transport
+            self._transports[key] = _Pool(transport, files, now)
+        if pool is not None:
+            pool.transport.close()  # idle connections now; ones in use close when they come back
+        return transport
 
     def _send_once(self, node: VaultTarget, exchange: HttpRequest, kind: str, timeout: float) -> HttpResponse:
         """One exchange with one node: its whole answer, or a failure saying whether a retry may help."""
@@ -228,6 +254,15 @@ class VaultClient:
             (time.monotonic() - started) * 1000,
         )
         return response
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """A node's transport, the TLS files it was made from, and when they were last compared."""
+
+    transport: Transport
+    files: FileState
+    checked_at: float
 
 
 @dataclass(frozen=True)

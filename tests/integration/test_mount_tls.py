@@ -9,6 +9,7 @@ writer), logging in with a freshly minted service-account token; helpers are in 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -175,3 +176,60 @@ def test_unix_socket_vault_address(provider: ProviderProcess, vault: VaultEnv, t
 
     assert contents(result) == {"value": b"through-unix-socket"}
     assert forwarder.connections >= 1
+
+
+def _swap(path: Path, content: bytes) -> None:
+    """Replace a file at once, as the kubelet and cert-manager do (a new inode, never half written)."""
+    staged = path.with_name(path.name + ".new")
+    staged.write_bytes(content)
+    staged.replace(path)
+
+
+def test_a_rotated_ca_file_is_used_without_a_restart(
+    provider: ProviderProcess, vault: VaultEnv, tls_places: dict[str, str], tmp_path: Path
+) -> None:
+    """The CA file first holds a foreign CA (TLS fails); once the right CA replaces it, Mounts work."""
+    ca_file = tmp_path / "ca.pem"
+    _swap(ca_file, Path(tls_places["other_ca"]).read_bytes())
+    parameters = spc(
+        _tls_objects(vault, "after-ca-rotation"),
+        vaultAddress=tls_places["tls"],
+        vaultCACertPath=str(ca_file),
+        vaultTLSServerName=SERVER_NAME,
+    )
+    error = mount_error(provider, parameters)
+    assert error.code == grpc.StatusCode.FAILED_PRECONDITION, error.message
+    assert f"TLS with Vault at {tls_places['tls']}" in error.message
+
+    _swap(ca_file, Path(tls_places["ca"]).read_bytes())
+    time.sleep(1.2)  # the files are compared at most once a second
+    assert contents(mount(provider, parameters)) == {"value": b"after-ca-rotation"}
+    assert "TLS files for Vault at" in provider.log_text()
+
+
+def test_a_rotated_client_certificate_is_used_without_a_restart(
+    provider: ProviderProcess, mtls_vault: OpenBaoServer, tmp_path: Path
+) -> None:
+    """mTLS: a client certificate from a CA Vault does not trust is refused; the renewed one is used."""
+    assert mtls_vault.tls_address is not None
+    assert mtls_vault.ca_pem_path is not None
+    cert_file, key_file = tmp_path / "client.crt", tmp_path / "client.key"
+    stranger = CertificateAuthority.create("not vault's").issue_client("csi-provider")
+    _swap(cert_file, stranger.cert_pem)
+    _swap(key_file, stranger.key_pem)
+    parameters = spc(
+        "- objectName: value\n  secretPath: secret/data/app/mtls\n  secretKey: value\n",
+        vaultAddress=mtls_vault.tls_address,
+        vaultCACertPath=str(mtls_vault.ca_pem_path),
+        vaultTLSServerName=SERVER_NAME,
+        vaultTLSClientCertPath=str(cert_file),
+        vaultTLSClientKeyPath=str(key_file),
+    )
+    error = mount_error(provider, parameters)
+    assert error.code == grpc.StatusCode.FAILED_PRECONDITION, error.message
+
+    trusted_cert, trusted_key = mtls_vault.issue_client_cert("csi-provider-renewed")
+    _swap(key_file, trusted_key.read_bytes())
+    _swap(cert_file, trusted_cert.read_bytes())
+    time.sleep(1.2)
+    assert contents(mount(provider, parameters)) == {"value": b"over-mutual-tls"}
