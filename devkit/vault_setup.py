@@ -28,6 +28,7 @@ __all__ = [
     "kubernetes_role",
     "namespace_client",
     "put_kv",
+    "tokens_of_role",
     "write_policy",
 ]
 
@@ -269,3 +270,17 @@ def _mount_table(response: Mapping[str, Any]) -> dict[str, Any]:
 
 def _write(client: VaultClient, path: str, body: Mapping[str, Any]) -> None:
     client.adapter.post(f"/v1/{path}", json=dict(body))
+
+
+def tokens_of_role(client: VaultClient, role: str) -> list[dict[str, Any]]:
+    """Every live token Vault issued for an auth role (lookup-accessor data), found with a root client."""
+    accessors = client.adapter.list("/v1/auth/token/accessors")["data"]["keys"]
+    found = []
+    for accessor in accessors:
+        try:
+            data = client.adapter.post("/v1/auth/token/lookup-accessor", json={"accessor": accessor})["data"]
+        except hvac.exceptions.InvalidRequest:
+            continue  # expired between the list and the lookup
+        if (data.get("meta") or {}).get("role") == role:
+            found.append(data)
+    return found

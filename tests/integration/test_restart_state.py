@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hvac.exceptions
 import pytest
 from cryptography import x509
 from harness import ProviderProcess, StartProvider, backend_unavailable, pod_uid, unique, write_key_file
@@ -277,7 +276,7 @@ def test_a_token_revoked_while_the_provider_was_down_costs_one_login_and_nothing
     """The restored token fails its lookup: a fresh login, a new credential and certificate."""
     pod = new_pod(audited, issuer)
     before = node.mount_and_stop(pod)
-    (token,) = tokens_of_role(audited.root, pod.role)
+    (token,) = setup.tokens_of_role(audited.root, pod.role)
     audited.root.adapter.post("/v1/auth/token/revoke-accessor", json={"accessor": token["accessor"]})
     old_user = contents(before)["username"].decode()
     deadline = time.monotonic() + 10
@@ -314,17 +313,3 @@ def test_a_state_file_of_another_hmac_key_is_ignored(
     counts = audited.window()
     assert counts.requests["login"] == 1, counts
     assert contents(after)["username"] != contents(before)["username"]
-
-
-def tokens_of_role(root: Any, role: str) -> list[dict[str, Any]]:
-    """Every live token OpenBao issued for a kubernetes auth role."""
-    accessors = root.adapter.list("/v1/auth/token/accessors")["data"]["keys"]
-    found = []
-    for accessor in accessors:
-        try:
-            data = root.adapter.post("/v1/auth/token/lookup-accessor", json={"accessor": accessor})["data"]
-        except hvac.exceptions.InvalidRequest:
-            continue  # expired between the list and the lookup
-        if (data.get("meta") or {}).get("role") == role:
-            found.append(data)
-    return found

@@ -107,20 +107,6 @@ def lease_lookup(root: Any, lease_id: str) -> dict[str, Any]:
     return data
 
 
-def tokens_of_role(root: Any, role: str) -> list[dict[str, Any]]:
-    """Every live token OpenBao issued for a kubernetes auth role (lookup-accessor data)."""
-    accessors = root.adapter.list("/v1/auth/token/accessors")["data"]["keys"]
-    tokens = []
-    for accessor in accessors:
-        try:
-            data = root.adapter.post("/v1/auth/token/lookup-accessor", json={"accessor": accessor})["data"]
-        except hvac.exceptions.InvalidRequest:
-            continue  # expired between the list and the lookup
-        if (data.get("meta") or {}).get("role") == role:
-            tokens.append(data)
-    return tokens
-
-
 @dataclass(frozen=True)
 class Pod:
     """A pod and the service-account JWT the kubelet hands the driver for it."""

@@ -22,12 +22,12 @@ from caching_kit import (
     new_pod,
     poll,
     role_prefix,
-    tokens_of_role,
     username,
 )
 from harness import ProviderProcess, VaultEnv
 
 from devkit import PostgresServer, ServiceAccountTokenIssuer
+from devkit.vault_setup import tokens_of_role
 from provider.tools.driver import MountResult, ProviderCallError
 
 pytestmark = pytest.mark.integration

@@ -27,12 +27,12 @@ from caching_kit import (
     new_pod,
     poll,
     role_prefix,
-    tokens_of_role,
     username,
 )
 from harness import ProviderProcess, VaultEnv, unique
 
 from devkit import PostgresServer, ServiceAccountTokenIssuer
+from devkit.vault_setup import tokens_of_role
 from provider.tools.driver import ProviderCallError
 
 pytestmark = pytest.mark.integration

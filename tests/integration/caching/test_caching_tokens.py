@@ -27,13 +27,13 @@ from caching_kit import (
     new_pod,
     poll,
     role_prefix,
-    tokens_of_role,
     username,
     wait_for,
 )
 from harness import ProviderProcess, StartProvider, VaultEnv, pod_uid, unique
 
 from devkit import PostgresServer, ServiceAccountTokenIssuer
+from devkit.vault_setup import tokens_of_role
 from provider.tools.driver import ProviderCallError
 
 pytestmark = pytest.mark.integration
