@@ -18,6 +18,7 @@ from provider.go_syntax import parse_bool
 from provider.request.cache_policy import CachePolicy, parse_cache_policy
 from provider.request.object_fields import MAX_FILE_MODE
 from provider.request.objects import SecretObject, parse_objects
+from provider.request.parameter_names import resolve_aliases, unknown_parameters
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -78,6 +79,8 @@ class MountConfig:
     default_mode: int
     target_path: str
     cache_policy: CachePolicy = field(default_factory=CachePolicy)
+    # Parameter keys no one reads (typos?), for a warning; never their values.
+    unknown_parameters: tuple[str, ...] = ()
 
 
 def _string_map(text: str, what: str, allow_null: bool) -> dict[str, str]:
@@ -209,9 +212,11 @@ def parse_mount_request(
     With `token_optional` (the TokenRequest fallback is on) a request without a token
     for the audience is valid and `jwt` is empty.
     """
-    params = _string_map(attributes, "attributes", allow_null=False)
-    secret_map = _string_map(secrets, "secrets", allow_null=True)
     problems: list[str] = []
+    raw_params = _string_map(attributes, "attributes", allow_null=False)
+    # OpenBao's spellings become ours here, before anything reads a parameter.
+    params = resolve_aliases(raw_params, problems)
+    secret_map = _string_map(secrets, "secrets", allow_null=True)
 
     pod_fields = {key: params.get(key, "") for key in (POD_NAMESPACE, POD_NAME, POD_UID, POD_SERVICE_ACCOUNT)}
     missing = [key for key, value in pod_fields.items() if not value]
@@ -252,4 +257,5 @@ def parse_mount_request(
         default_mode=default_mode,
         target_path=target_path,
         cache_policy=cache_policy,
+        unknown_parameters=unknown_parameters(raw_params),
     )
