@@ -1,0 +1,108 @@
+"""An SPC written for openbao-csi-provider v2 works unchanged, against real OpenBao.
+
+One process serves `vault.sock` and (with `-also-serve-as=openbao`) `openbao.sock`; the
+Vault address comes from `BAO_ADDR` or an `openbaoAddress` parameter; a parameter no one
+reads is warned about in the log once per SecretProviderClass, by name only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+from harness import ProviderProcess, StartProvider, VaultEnv, unique
+from mounts import NAMESPACE, SERVICE_ACCOUNT
+
+from devkit import free_port
+from provider.tools.driver import MountResult, ProviderCallError, ProviderClient
+
+pytestmark = pytest.mark.integration
+
+TARGET = "/var/lib/kubelet/pods/p/volumes/kubernetes.io~csi/secrets-store/mount"
+
+
+def openbao_spc(path: str, **parameters: str) -> dict[str, str]:
+    """Parameters as openbao-csi-provider v2's documentation spells them."""
+    return {
+        "openbaoRoleName": "app",
+        "openbaoAuthMountPath": "kubernetes",
+        "objects": f"- objectName: value\n  secretPath: secret/data/{path}\n  secretKey: value\n",
+        **parameters,
+    }
+
+
+def mount_on(
+    process: ProviderProcess, socket_path: Path, parameters: dict[str, str], spc: str = "bao"
+) -> MountResult:
+    attributes, secrets = process.payload(
+        parameters, namespace=NAMESPACE, service_account=SERVICE_ACCOUNT, spc_name=spc
+    )
+    client = ProviderClient(socket_path, timeout_seconds=30)
+    try:
+        return client.mount(attributes, secrets, TARGET)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def secret(vault: VaultEnv) -> str:
+    path = unique("app/openbao")
+    vault.put_kv2(path, {"value": "bao-value"})
+    return path
+
+
+def test_one_process_serves_both_provider_names(
+    vault: VaultEnv, start_provider: StartProvider, secret: str
+) -> None:
+    """vault.sock and openbao.sock answer; BAO_ADDR is the address; both sockets go on SIGTERM."""
+    process = start_provider("-also-serve-as=openbao", vault_addr=None, env={"BAO_ADDR": vault.address})
+    bao_socket = process.socket_path.with_name("openbao.sock")
+    assert oct(bao_socket.stat().st_mode & 0o777) == "0o600"
+
+    for socket_path in (process.socket_path, bao_socket):
+        result = mount_on(process, socket_path, openbao_spc(secret))
+        assert [(f.path, f.contents) for f in result.files] == [("value", b"bao-value")]
+    assert "serving vault-csi-provider" in process.log_text()
+    assert f"on {bao_socket}" in process.log_text()
+
+    assert process.stop() == 0, process.log_text()
+    assert not process.socket_path.exists()
+    assert not bao_socket.exists()
+    assert list(process.socket_path.parent.glob(".*.sock.*")) == []
+
+
+def test_openbao_address_parameter_is_the_address(
+    vault: VaultEnv, start_provider: StartProvider, secret: str
+) -> None:
+    """With -vault-addr pointing nowhere, openbaoAddress decides: the Mount reads from OpenBao."""
+    process = start_provider(vault_addr=f"http://127.0.0.1:{free_port()}")
+    result = mount_on(process, process.socket_path, openbao_spc(secret, openbaoAddress=vault.address))
+    assert result.files[0].contents == b"bao-value"
+
+
+def test_two_addresses_under_two_spellings_are_refused(
+    vault: VaultEnv, provider: ProviderProcess, secret: str
+) -> None:
+    parameters = openbao_spc(secret, openbaoAddress=vault.address, vaultAddress="https://other:8200")
+    with pytest.raises(ProviderCallError) as caught:
+        mount_on(provider, provider.socket_path, parameters)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.message == (
+        "openbaoAddress and vaultAddress are spellings of one setting with different values; keep only one"
+    )
+
+
+def test_unknown_parameter_is_warned_once_by_name(
+    vault: VaultEnv, provider: ProviderProcess, secret: str
+) -> None:
+    """Three polls of an SPC with a typo: the Mounts work, and the log names the key once, not its value."""
+    spc = unique("typo")
+    parameters = openbao_spc(secret, vaultAdress="https://typo-value.invalid:8200")
+    for _ in range(3):
+        result = mount_on(provider, provider.socket_path, parameters, spc=spc)
+        assert result.files[0].contents == b"bao-value"
+    lines = [line for line in provider.log_text().splitlines() if f"{NAMESPACE}/{spc} has parameters" in line]
+    assert len(lines) == 1, lines
+    assert "vaultAdress (did you mean vaultAddress?)" in lines[0]
+    assert "typo-value" not in provider.log_text()
