@@ -30,6 +30,7 @@ from provider.settings import parse_settings
 from provider.tools.driver.attributes import PodInfo, build_mount_payload
 from provider.tools.driver.manifests import (
     KIND,
+    OUR_PROVIDERS,
     InvalidSecretProviderClass,
     SecretProviderClass,
     parse_secret_provider_classes,
@@ -48,8 +49,6 @@ LINT_POD_UID = str(uuid.UUID(int=0))
 LINT_TOKEN = ("lint-token", "2099-01-01T00:00:00Z")
 # parse_secret_provider_classes names its input in every message; the linter names it its own way.
 _SOURCE = "<lint>"
-# openbao-csi-provider's SecretProviderClasses are served unchanged (-also-serve-as=openbao).
-PROVIDERS = ("vault", "openbao")
 
 
 @dataclass(frozen=True)
@@ -203,7 +202,7 @@ def _lint_document(
         prefix = f"{_SOURCE}: document 1 ({KIND} {name!r}): " if name else f"{_SOURCE}: document 1: "
         yield Finding(index, label, _strip(str(exc), prefix), problem=True)
         return
-    if spc.provider not in PROVIDERS:
+    if spc.provider not in OUR_PROVIDERS:
         yield Finding(
             index, label, f"skipped: provider is {spc.provider!r}, not 'vault' or 'openbao'", problem=False
         )

@@ -7,12 +7,15 @@ reads is warned about in the log once per SecretProviderClass, by name only.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
 import pytest
-from harness import ProviderProcess, StartProvider, VaultEnv, unique
-from mounts import NAMESPACE, SERVICE_ACCOUNT
+import yaml
+from harness import ProviderProcess, StartProvider, VaultEnv, pod_uid, provider_env, unique
+from mounts import NAMESPACE, SERVICE_ACCOUNT, app_token
 
 from devkit import free_port
 from provider.tools.driver import MountResult, ProviderCallError, ProviderClient
@@ -106,3 +109,28 @@ def test_unknown_parameter_is_warned_once_by_name(
     assert len(lines) == 1, lines
     assert "vaultAdress (did you mean vaultAddress?)" in lines[0]
     assert "typo-value" not in provider.log_text()
+
+
+def test_mount_tool_takes_an_openbao_class(
+    vault: VaultEnv, start_provider: StartProvider, secret: str, tmp_path: Path
+) -> None:
+    """`vault-csi-provider mount` picks a provider: openbao class and mounts it through openbao.sock."""
+    process = start_provider("-also-serve-as=openbao")
+    manifest = {
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "kind": "SecretProviderClass",
+        "metadata": {"name": "bao", "namespace": NAMESPACE},
+        "spec": {"provider": "openbao", "parameters": openbao_spc(secret)},
+    }
+    (tmp_path / "spc.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    token = tmp_path / "jwt"
+    token.write_text(app_token(process.issuer), encoding="utf-8")
+    command = [sys.executable, "-m", "provider", "mount", "--spc", str(tmp_path / "spc.yaml")]
+    command += ["--socket", str(process.socket_path.with_name("openbao.sock")), "--token-file", str(token)]
+    command += ["--pod-namespace", NAMESPACE, "--pod-name", "app-0", "--service-account", SERVICE_ACCOUNT]
+    command += ["--pod-uid", pod_uid(NAMESPACE, "app-0"), "--target", str(tmp_path / "volume")]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env=provider_env(), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "volume" / "value").read_bytes() == b"bao-value"
