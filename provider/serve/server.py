@@ -1,6 +1,7 @@
-"""The provider's socket: the gRPC server bound, published, drained, and cleaned up.
+"""The provider's sockets: the gRPC server bound, published, drained, and cleaned up.
 
-The socket lives on a hostPath shared with the driver and with the next provider
+One socket per provider name (`-endpoint`, and one per `-also-serve-as` name beside
+it), all served by one gRPC server; each is handled as follows. The socket lives on a hostPath shared with the driver and with the next provider
 pod during an update. It is created owner-only from the first instant, under a
 private name, and then renamed over the endpoint: the path never disappears
 while an old provider hands over, a stale file is replaced only if it is a socket,
@@ -111,10 +112,7 @@ class ProviderServer:
         # Born owner-only: there is no moment where another user could connect.
         with _umask(0o077):
             for endpoint in self._endpoints:
-                if not self._server.add_insecure_port(f"unix://{endpoint.private}"):
-                    for bound in self._endpoints:
-                        bound.private.unlink(missing_ok=True)
-                    raise SocketError(f"cannot listen on {endpoint.private}")
+                self._bind(endpoint)
             self._server.start()
         try:
             for endpoint in self._endpoints:
@@ -140,6 +138,20 @@ class ProviderServer:
             if endpoint.replacing:
                 log.info("replaced an older socket at %s", endpoint.path)
             log.info("serving %s %s on %s", PROVIDER_NAME, __version__, endpoint.path)
+
+    def _bind(self, endpoint: _Endpoint) -> None:
+        # grpcio reports a failed bind (a path over the 107 bytes of sun_path, a
+        # directory we cannot write) as 0 or as a RuntimeError, depending on its version.
+        try:
+            bound = self._server.add_insecure_port(f"unix://{endpoint.private}")
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            for other in self._endpoints:
+                other.private.unlink(missing_ok=True)
+            raise SocketError(
+                f"cannot listen on {endpoint.private}: is its directory writable, the path at most 107 bytes?"
+            )
 
     def stop(self, grace_seconds: float) -> None:
         """Refuse new RPCs, let in-flight Mounts finish within the grace, then clean up."""

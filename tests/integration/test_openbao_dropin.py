@@ -134,3 +134,36 @@ def test_mount_tool_takes_an_openbao_class(
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "volume" / "value").read_bytes() == b"bao-value"
+
+
+def test_a_file_at_the_second_socket_stops_the_start_cleanly(
+    start_provider: StartProvider, tmp_path: Path
+) -> None:
+    """A regular file at openbao.sock: no start, the file kept, and neither socket nor bind name left."""
+    blocker = tmp_path / "openbao.sock"
+    blocker.write_text("not a socket\n")
+
+    process = start_provider("-also-serve-as=openbao", directory=tmp_path, wait=False)
+
+    assert process.wait_exit(timeout=15) != 0
+    assert f"{blocker} exists and is not a socket; refusing to replace it" in process.log_text()
+    assert blocker.read_text() == "not a socket\n"
+    assert not process.socket_path.exists()
+    assert sorted(path.name for path in tmp_path.glob("*.sock*")) == ["openbao.sock"]
+    assert list(tmp_path.glob(".*.sock.*")) == []
+
+
+def test_a_second_socket_that_cannot_bind_leaves_nothing(
+    start_provider: StartProvider, tmp_path: Path
+) -> None:
+    """A name too long for a unix socket path fails the start after the first bind; both names go."""
+    name = "o" * 63
+    assert len(str(tmp_path / f".{name}.sock.1234567")) > 108, "the path must exceed sun_path"
+
+    process = start_provider(f"-also-serve-as={name}", directory=tmp_path, wait=False)
+
+    assert process.wait_exit(timeout=15) != 0
+    assert f"cannot listen on {tmp_path}/.{name}.sock." in process.log_text()
+    assert "is its directory writable, the path at most 107 bytes?" in process.log_text()
+    assert "Traceback" not in process.log_text()
+    assert sorted(path.name for path in tmp_path.iterdir() if ".sock" in path.name) == []
