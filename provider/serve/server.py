@@ -1,13 +1,13 @@
 """The provider's sockets: the gRPC server bound, published, drained, and cleaned up.
 
 One socket per provider name (`-endpoint`, and one per `-also-serve-as` name beside
-it), all served by one gRPC server; each is handled as follows. The socket lives on a hostPath shared with the driver and with the next provider
-pod during an update. It is created owner-only from the first instant, under a
-private name, and then renamed over the endpoint: the path never disappears
-while an old provider hands over, a stale file is replaced only if it is a socket,
-and gRPC's own clean-up at shutdown (it unlinks the path it bound, whoever owns
-that path by then) only ever touches our private name. On exit we remove the
-endpoint only if it is still the socket we created.
+it), all served by one gRPC server. Each lives on a hostPath shared with the driver
+and with the next provider pod during an update. It is created owner-only from the
+first instant, under a private name, and then renamed over the endpoint: the path
+never disappears while an old provider hands over, a stale file is replaced only if
+it is a socket, and gRPC's own clean-up at shutdown (it unlinks the path it bound,
+whoever owns that path by then) only ever touches our private name. On exit we
+remove an endpoint only if it is still the socket we created.
 """
 
 from __future__ import annotations
