@@ -123,3 +123,22 @@ def tokens_of_role_by_account(root: Any, role: str) -> dict[str, str]:
         assert account not in by_account, f"two tokens for {account}"
         by_account[account] = token["accessor"]
     return by_account
+
+
+def test_a_service_account_name_with_another_accounts_token_poisons_nothing(
+    provider: ProviderProcess, root: Any, database: PostgresServer, issuer: ServiceAccountTokenIssuer
+) -> None:
+    """A request naming `worker` but carrying app's token is app (Vault says so), and worker's own
+    token then still gets worker's own credential, not the one kept under the name `worker`.
+    """
+    db = database_role(root, database, default_ttl="1m", max_ttl="5m")
+    role = auth_role(root, service_accounts=("app", "worker"))
+    parameters = {"roleName": role, "objects": database_objects(db)}
+    app, worker = unbound_token(issuer, "app"), unbound_token(issuer, "worker")
+
+    app_user = username(sync(provider, parameters, "app", app))
+    assert username(sync(provider, parameters, "worker", app)) == app_user
+    worker_user = username(sync(provider, parameters, "worker", worker))
+    assert worker_user != app_user
+    assert username(sync(provider, parameters, "app", app)) == app_user
+    assert database.count_roles(role_prefix(app_user, db)) == 2
