@@ -23,7 +23,6 @@ __all__ = [
     "Settings",
     "TlsSettings",
     "join_addresses",
-    "openbao_env",
     "parse_bool",
     "parse_settings",
     "split_addresses",
@@ -204,15 +203,10 @@ def join_addresses(addresses: Sequence[str]) -> str:
     return ",".join(addresses)
 
 
-def openbao_env(name: str) -> str:
-    """openbao-csi-provider's name of a `VAULT_*` variable: `BAO_*`. When both are set, `VAULT_*` wins."""
-    return "BAO_" + name.removeprefix("VAULT_")
-
-
 def usage() -> str:
     lines = ["Usage: vault-csi-provider [flags]", "       vault-csi-provider mount|lint --help", "", "Flags:"]
     for flag in _FLAGS:
-        env = f" (env {flag.env} or {openbao_env(flag.env)})" if flag.env else ""
+        env = f" (env {flag.env} or {_openbao_env(flag.env)})" if flag.env else ""
         value = "" if flag.kind == "bool" else " value"
         lines.append(f"  -{flag.name}{value}\n        {flag.help}{env}")
     return "\n".join(lines)
@@ -226,12 +220,17 @@ def _scan(argv: Sequence[str]) -> dict[str, object]:
     return values
 
 
+def _openbao_env(name: str) -> str:
+    """openbao-csi-provider's name of a `VAULT_*` variable: `BAO_*`. When both are set, `VAULT_*` wins."""
+    return "BAO_" + name.removeprefix("VAULT_")
+
+
 def _from_environment(environ: Mapping[str, str]) -> dict[str, object]:
     values: dict[str, object] = {}
     for flag in _FLAGS:
         if not flag.env:
             continue
-        name = flag.env if environ.get(flag.env) else openbao_env(flag.env)
+        name = flag.env if environ.get(flag.env) else _openbao_env(flag.env)
         if environ.get(name):
             values[flag.attr] = convert_flag_value(flag.kind, environ[name], f"environment variable {name}")
     return values
