@@ -240,3 +240,19 @@ def test_golden_openbao_request(tmp_path: Path) -> None:
     config = parse_mount_request(json.dumps(attributes), "null", "/t", "420")
     assert config.vault_overrides.address == "https://vault.vault.svc:8200"
     assert config.auth_mount == "kubernetes"
+
+
+def test_every_parameter_read_is_known() -> None:
+    """A parameter some module of provider/request reads is never warned about as unknown."""
+    import re
+
+    from provider.request.parameter_names import KNOWN_PARAMETERS
+
+    root = Path(__file__).resolve().parents[2] / "provider" / "request"
+    read = {
+        key
+        for path in root.glob("*.py")
+        for key in re.findall(r'params\.get\("([A-Za-z]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert {"roleName", "vaultAddress", "credentialScope"} <= read
+    assert read <= KNOWN_PARAMETERS
