@@ -266,7 +266,8 @@ class FakeApiServer(JsonHttpServer):
             return StubResponse(422, kube_status(422, "Invalid", message))
         audiences = spec.get("audiences") or [self.issuer.issuer]
         bound = _mapping(spec.get("boundObjectRef"))
-        pod_name, pod_uid = "", ""
+        pod_name: str | None = None
+        pod_uid: str | None = None
         if bound.get("kind") == "Pod":
             pod_name, pod_uid = str(bound.get("name", "")), str(bound.get("uid", ""))
         token = self.issuer.mint(
@@ -376,15 +377,16 @@ def _review(spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
 def _user_info(claims: dict[str, Any]) -> dict[str, Any]:
     kube = claims.get("kubernetes.io", {})
     namespace = kube.get("namespace", "")
-    pod = kube.get("pod", {})
-    node = kube.get("node", {})
-    extra = {
-        "authentication.kubernetes.io/credential-id": [f"JTI={claims.get('jti', '')}"],
-        "authentication.kubernetes.io/node-name": [node.get("name", "")],
-        "authentication.kubernetes.io/node-uid": [node.get("uid", "")],
-        "authentication.kubernetes.io/pod-name": [pod.get("name", "")],
-        "authentication.kubernetes.io/pod-uid": [pod.get("uid", "")],
-    }
+    pod = kube.get("pod")
+    node = kube.get("node")
+    extra = {"authentication.kubernetes.io/credential-id": [f"JTI={claims.get('jti', '')}"]}
+    # A token bound to no pod (a TokenRequest without boundObjectRef) has no pod or node extras.
+    if node is not None:
+        extra["authentication.kubernetes.io/node-name"] = [node.get("name", "")]
+        extra["authentication.kubernetes.io/node-uid"] = [node.get("uid", "")]
+    if pod is not None:
+        extra["authentication.kubernetes.io/pod-name"] = [pod.get("name", "")]
+        extra["authentication.kubernetes.io/pod-uid"] = [pod.get("uid", "")]
     return {
         "username": claims.get("sub", ""),
         "uid": kube.get("serviceaccount", {}).get("uid", ""),

@@ -53,8 +53,8 @@ class ServiceAccountTokenIssuer:
         self,
         namespace: str,
         service_account: str,
-        pod_name: str,
-        pod_uid: str,
+        pod_name: str | None,
+        pod_uid: str | None,
         audiences: Sequence[str] = ("vault",),
         ttl_seconds: int = 600,
         expired: bool = False,
@@ -62,9 +62,25 @@ class ServiceAccountTokenIssuer:
         """Return a signed token for a pod's service account, valid for `ttl_seconds`.
 
         With `expired=True` the whole validity window lies in the past, for negative tests.
+        With `pod_name` and `pod_uid` None the token is bound to no pod, as a TokenRequest
+        without a boundObjectRef is (the secrets-store-sync-controller's): no pod or node claim.
         """
         now = int(time.time())
         issued_at = now - ttl_seconds - _EXPIRED_BY_SECONDS if expired else now
+        kubernetes: dict[str, Any] = {
+            "namespace": namespace,
+            "serviceaccount": {
+                "name": service_account,
+                "uid": service_account_uid(namespace, service_account),
+            },
+        }
+        if pod_name is not None or pod_uid is not None:
+            # Since Kubernetes 1.30 a pod-bound token also names the pod's node.
+            kubernetes["node"] = {
+                "name": self.node_name,
+                "uid": str(uuid.uuid5(_UID_NAMESPACE, self.node_name)),
+            }
+            kubernetes["pod"] = {"name": pod_name or "", "uid": pod_uid or ""}
         claims: dict[str, Any] = {
             "aud": list(audiences),
             "exp": issued_at + ttl_seconds,
@@ -73,15 +89,7 @@ class ServiceAccountTokenIssuer:
             "iss": self.issuer,
             "jti": str(uuid.uuid4()),
             "sub": f"system:serviceaccount:{namespace}:{service_account}",
-            "kubernetes.io": {
-                "namespace": namespace,
-                "node": {"name": self.node_name, "uid": str(uuid.uuid5(_UID_NAMESPACE, self.node_name))},
-                "pod": {"name": pod_name, "uid": pod_uid},
-                "serviceaccount": {
-                    "name": service_account,
-                    "uid": service_account_uid(namespace, service_account),
-                },
-            },
+            "kubernetes.io": kubernetes,
         }
         header = {"alg": "RS256", "kid": self.kid, "typ": "JWT"}
         return sign_rs256(self._key, header, claims)

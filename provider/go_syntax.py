@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-__all__ = ["FlagError", "parse_bool", "parse_duration", "parse_int", "scan_flags"]
+__all__ = ["FlagError", "convert_flag_value", "parse_bool", "parse_duration", "parse_int", "scan_flags"]
 
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
@@ -88,3 +88,28 @@ def scan_flags(argv: Sequence[str], booleans: Mapping[str, bool]) -> list[tuple[
     if args:
         raise FlagError(f"unexpected argument {args[0]!r}")
     return found
+
+
+def convert_flag_value(kind: str, text: str, origin: str) -> object:
+    """A flag's (or environment variable's) text as its kind: bool, int, duration (seconds), list or str.
+
+    `origin` ("flag -x", "environment variable X") names it in the FlagError for a bad value.
+    """
+    if kind == "bool":
+        parsed = parse_bool(text)
+        if parsed is None:
+            raise FlagError(f"invalid boolean value {text!r} for {origin}")
+        return parsed
+    if kind == "int":
+        number = parse_int(text)
+        if number is None:
+            raise FlagError(f"invalid integer value {text!r} for {origin}")
+        return number
+    if kind == "list":
+        return tuple(item.strip().rstrip("/") for item in text.split(",") if item.strip())
+    if kind == "duration":
+        seconds = parse_duration(text)
+        if seconds is None:
+            raise FlagError(f"invalid duration {text!r} for {origin} (use e.g. 20s or 1m)")
+        return seconds
+    return text

@@ -8,13 +8,14 @@ override some of these per Mount; that last layer is applied in `mount.target_po
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from provider.address_lists import join_addresses, split_addresses
-from provider.go_syntax import FlagError, parse_bool, parse_duration, parse_int, scan_flags
+from provider.go_syntax import FlagError, convert_flag_value, parse_bool, scan_flags
 
 __all__ = [
     "DEFAULT_VAULT_ADDRESS",
@@ -52,6 +53,7 @@ class TlsSettings:
 @dataclass(frozen=True)
 class Settings:
     endpoint: str = "/provider/vault.sock"
+    also_serve_as: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"
     show_version: bool = False
@@ -79,6 +81,12 @@ class Settings:
     audit_unchanged: str = "summary"
     state_dir: str = ""  # empty: tokens and kept secrets live in memory only
 
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """Every socket path to serve on: `endpoint`, then one per `also_serve_as` name beside it."""
+        directory = posixpath.dirname(self.endpoint)
+        return (self.endpoint, *(posixpath.join(directory, f"{name}.sock") for name in self.also_serve_as))
+
 
 @dataclass(frozen=True)
 class _Flag:
@@ -91,6 +99,7 @@ class _Flag:
 
 _FLAGS = (
     _Flag("endpoint", "endpoint", "unix socket path to serve on"),
+    _Flag("also-serve-as", "also_serve_as", "more provider names (openbao) served beside -endpoint", "list"),
     _Flag("log-level", "log_level", f"log level: {', '.join(LOG_LEVELS)}"),
     _Flag("log-format", "log_format", "log format: text or json"),
     _Flag("debug", "debug", "deprecated: same as -log-level=debug", "bool"),
@@ -183,57 +192,45 @@ _FLAGS = (
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
 _BOOLEANS = {flag.name: flag.kind == "bool" for flag in _FLAGS}
 _TLS_ATTRS = {f.name for f in fields(TlsSettings)}
+_PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 _LISTEN_ADDRESS = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}")
 
 
 def usage() -> str:
     lines = ["Usage: vault-csi-provider [flags]", "       vault-csi-provider mount|lint --help", "", "Flags:"]
     for flag in _FLAGS:
-        env = f" (env {flag.env})" if flag.env else ""
+        env = f" (env {flag.env} or {_openbao_env(flag.env)})" if flag.env else ""
         value = "" if flag.kind == "bool" else " value"
         lines.append(f"  -{flag.name}{value}\n        {flag.help}{env}")
     return "\n".join(lines)
-
-
-def _convert(flag: _Flag, text: str, origin: str) -> object:
-    if flag.kind == "bool":
-        parsed = parse_bool(text)
-        if parsed is None:
-            raise FlagError(f"invalid boolean value {text!r} for {origin}")
-        return parsed
-    if flag.kind == "int":
-        number = parse_int(text)
-        if number is None:
-            raise FlagError(f"invalid integer value {text!r} for {origin}")
-        return number
-    if flag.kind == "list":
-        return tuple(item.strip().rstrip("/") for item in text.split(",") if item.strip())
-    if flag.kind == "duration":
-        seconds = parse_duration(text)
-        if seconds is None:
-            raise FlagError(f"invalid duration {text!r} for {origin} (use e.g. 20s or 1m)")
-        return seconds
-    return text
 
 
 def _scan(argv: Sequence[str]) -> dict[str, object]:
     values: dict[str, object] = {}
     for name, text in scan_flags(argv, _BOOLEANS):
         flag = _BY_NAME[name]
-        values[flag.attr] = _convert(flag, text, f"flag -{name}")
+        values[flag.attr] = convert_flag_value(flag.kind, text, f"flag -{name}")
     return values
+
+
+def _openbao_env(name: str) -> str:
+    """openbao-csi-provider's name of a `VAULT_*` variable: `BAO_*`. When both are set, `VAULT_*` wins."""
+    return "BAO_" + name.removeprefix("VAULT_")
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, object]:
     values: dict[str, object] = {}
     for flag in _FLAGS:
-        if flag.env and environ.get(flag.env):
-            values[flag.attr] = _convert(flag, environ[flag.env], f"environment variable {flag.env}")
+        if not flag.env:
+            continue
+        name = flag.env if environ.get(flag.env) else _openbao_env(flag.env)
+        if environ.get(name):
+            values[flag.attr] = convert_flag_value(flag.kind, environ[name], f"environment variable {name}")
     return values
 
 
 def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
-    """Settings from command-line flags over `VAULT_*` environment variables over defaults."""
+    """Settings from command-line flags over `VAULT_*` (else `BAO_*`) environment variables over defaults."""
     env_values = _from_environment(os.environ if environ is None else environ)
     flag_values = _scan(argv)
     merged = {**env_values, **flag_values}
@@ -272,6 +269,11 @@ def _check(settings: Settings) -> None:
         raise FlagError("-vault-namespace must be printable ASCII without spaces")
     if not settings.endpoint:
         raise FlagError("-endpoint must not be empty")
+    for name in settings.also_serve_as:
+        if not _PROVIDER_NAME.fullmatch(name):
+            raise FlagError(f"invalid -also-serve-as name {name!r}: a provider name such as openbao")
+    if len(set(settings.endpoints)) != len(settings.endpoints):
+        raise FlagError("-also-serve-as names a socket twice (or -endpoint's own)")
     if "" in split_addresses(settings.vault_addr):
         raise FlagError("-vault-addr (or VAULT_ADDR) has an empty element; separate addresses by one comma")
     if bool(settings.tls.client_cert) != bool(settings.tls.client_key):

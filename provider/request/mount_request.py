@@ -18,6 +18,7 @@ from provider.go_syntax import parse_bool
 from provider.request.cache_policy import CachePolicy, parse_cache_policy
 from provider.request.object_fields import MAX_FILE_MODE
 from provider.request.objects import SecretObject, parse_objects
+from provider.request.parameter_names import resolve_aliases, unknown_parameters
 
 __all__ = [
     "DEFAULT_AUDIENCE",
@@ -78,6 +79,8 @@ class MountConfig:
     default_mode: int
     target_path: str
     cache_policy: CachePolicy = field(default_factory=CachePolicy)
+    # Parameter keys no one reads (typos?), for a warning; never their values.
+    unknown_parameters: tuple[str, ...] = ()
 
 
 def _string_map(text: str, what: str, allow_null: bool) -> dict[str, str]:
@@ -201,6 +204,22 @@ def identify(attributes: str) -> tuple[str, str, str]:
     return text(POD_NAMESPACE), text(POD_NAME), text(SPC_NAME)
 
 
+def _pod_identity(params: dict[str, str], problems: list[str]) -> PodIdentity:
+    """The pod the kubelet says the volume is for (podInfoOnMount)."""
+    fields = {key: params.get(key, "") for key in (POD_NAMESPACE, POD_NAME, POD_UID, POD_SERVICE_ACCOUNT)}
+    missing = [key for key, value in fields.items() if not value]
+    if missing:
+        problems.append(
+            f"missing pod attributes {', '.join(missing)}: the CSIDriver must have podInfoOnMount: true"
+        )
+    return PodIdentity(
+        namespace=fields[POD_NAMESPACE],
+        name=fields[POD_NAME],
+        uid=fields[POD_UID],
+        service_account=fields[POD_SERVICE_ACCOUNT],
+    )
+
+
 def parse_mount_request(
     attributes: str,
     secrets: str,
@@ -215,16 +234,13 @@ def parse_mount_request(
     for the audience is valid and `jwt` is empty. `default_audience` (-audience) serves
     classes that name none.
     """
-    params = _string_map(attributes, "attributes", allow_null=False)
-    secret_map = _string_map(secrets, "secrets", allow_null=True)
     problems: list[str] = []
+    raw_params = _string_map(attributes, "attributes", allow_null=False)
+    # OpenBao's spellings become ours here, before anything reads a parameter.
+    params = resolve_aliases(raw_params, problems)
+    secret_map = _string_map(secrets, "secrets", allow_null=True)
 
-    pod_fields = {key: params.get(key, "") for key in (POD_NAMESPACE, POD_NAME, POD_UID, POD_SERVICE_ACCOUNT)}
-    missing = [key for key, value in pod_fields.items() if not value]
-    if missing:
-        problems.append(
-            f"missing pod attributes {', '.join(missing)}: the CSIDriver must have podInfoOnMount: true"
-        )
+    pod = _pod_identity(params, problems)
     if not target_path:
         problems.append("target_path is empty")
     role = params.get("roleName", "")
@@ -242,12 +258,7 @@ def parse_mount_request(
         raise InvalidRequest(problems)
 
     return MountConfig(
-        pod=PodIdentity(
-            namespace=pod_fields[POD_NAMESPACE],
-            name=pod_fields[POD_NAME],
-            uid=pod_fields[POD_UID],
-            service_account=pod_fields[POD_SERVICE_ACCOUNT],
-        ),
+        pod=pod,
         spc_name=params.get(SPC_NAME, ""),
         role=role,
         auth_mount=auth_mount,
@@ -258,4 +269,5 @@ def parse_mount_request(
         default_mode=default_mode,
         target_path=target_path,
         cache_policy=cache_policy,
+        unknown_parameters=unknown_parameters(raw_params),
     )

@@ -1,12 +1,13 @@
-"""The provider's socket: the gRPC server bound, published, drained, and cleaned up.
+"""The provider's sockets: the gRPC server bound, published, drained, and cleaned up.
 
-The socket lives on a hostPath shared with the driver and with the next provider
-pod during an update. It is created owner-only from the first instant, under a
-private name, and then renamed over the endpoint: the path never disappears
-while an old provider hands over, a stale file is replaced only if it is a socket,
-and gRPC's own clean-up at shutdown (it unlinks the path it bound, whoever owns
-that path by then) only ever touches our private name. On exit we remove the
-endpoint only if it is still the socket we created.
+One socket per provider name (`-endpoint`, and one per `-also-serve-as` name beside
+it), all served by one gRPC server. Each lives on a hostPath shared with the driver
+and with the next provider pod during an update. It is created owner-only from the
+first instant, under a private name, and then renamed over the endpoint: the path
+never disappears while an old provider hands over, a stale file is replaced only if
+it is a socket, and gRPC's own clean-up at shutdown (it unlinks the path it bound,
+whoever owns that path by then) only ever touches our private name. On exit we
+remove an endpoint only if it is still the socket we created.
 """
 
 from __future__ import annotations
@@ -66,12 +67,24 @@ def _check_replaceable(path: Path) -> bool:
     return True
 
 
+class _Endpoint:
+    """One socket path the server publishes, under a private name until it is renamed over the path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.private = path.with_name(f".{path.name}.{os.getpid()}")
+        self.replacing = False
+        self.identity: _SocketIdentity | None = None
+
+
 class ProviderServer:
-    """The gRPC server on a unix socket, serving what `composition` built, until `stop`."""
+    """The gRPC server on its unix sockets (-endpoint, -also-serve-as), serving what `composition` built."""
 
     def __init__(self, settings: Settings, provider: Provider) -> None:
         self._settings = settings
-        self._path = Path(settings.endpoint)
+        # One gRPC server, one servicer: each provider name is just another door to it.
+        self._endpoints = [_Endpoint(Path(path)) for path in settings.endpoints]
+        self._path = self._endpoints[0].path
         self._provider = provider
         self.metrics = provider.metrics
         # Workers beyond the Mount slots keep Version and health answering while Mounts wait.
@@ -82,7 +95,6 @@ class ProviderServer:
         service_pb2_grpc.add_CSIDriverProviderServicer_to_server(provider.servicer, self._server)  # type: ignore[no-untyped-call]
         self._health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        self._identity: _SocketIdentity | None = None
         self._http = (
             HealthServer(settings.health_addr, self._path, self.metrics) if settings.health_addr else None
         )
@@ -92,21 +104,21 @@ class ProviderServer:
         return self._path
 
     def start(self) -> None:
-        """Bind everything, then publish the socket; on any failure nothing is left behind."""
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        replacing = _check_replaceable(self._path)
-        private = self._path.with_name(f".{self._path.name}.{os.getpid()}")
-        private.unlink(missing_ok=True)
+        """Bind everything, then publish the sockets; on any failure nothing is left behind."""
+        for endpoint in self._endpoints:
+            endpoint.path.parent.mkdir(parents=True, exist_ok=True)
+            endpoint.replacing = _check_replaceable(endpoint.path)
+            endpoint.private.unlink(missing_ok=True)
         # Born owner-only: there is no moment where another user could connect.
         with _umask(0o077):
-            bound = self._server.add_insecure_port(f"unix://{private}")
-            if not bound:
-                raise SocketError(f"cannot listen on {private}")
+            for endpoint in self._endpoints:
+                self._bind(endpoint)
             self._server.start()
         try:
-            os.chmod(private, SOCKET_MODE)
-            info = private.lstat()
-            self._identity = _SocketIdentity(info.st_dev, info.st_ino)
+            for endpoint in self._endpoints:
+                os.chmod(endpoint.private, SOCKET_MODE)
+                info = endpoint.private.lstat()
+                endpoint.identity = _SocketIdentity(info.st_dev, info.st_ino)
             if self._http is not None:
                 try:
                     self._http.start()
@@ -121,10 +133,25 @@ class ProviderServer:
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         # A crashed provider's socket, or a live one during an update: the old one
         # keeps the connections it has, new ones come to us.
-        os.replace(private, self._path)
-        if replacing:
-            log.info("replaced an older socket at %s", self._path)
-        log.info("serving %s %s on %s", PROVIDER_NAME, __version__, self._path)
+        for endpoint in self._endpoints:
+            os.replace(endpoint.private, endpoint.path)
+            if endpoint.replacing:
+                log.info("replaced an older socket at %s", endpoint.path)
+            log.info("serving %s %s on %s", PROVIDER_NAME, __version__, endpoint.path)
+
+    def _bind(self, endpoint: _Endpoint) -> None:
+        # grpcio reports a failed bind (a path over the 107 bytes of sun_path, a
+        # directory we cannot write) as 0 or as a RuntimeError, depending on its version.
+        try:
+            bound = self._server.add_insecure_port(f"unix://{endpoint.private}")
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            for other in self._endpoints:
+                other.private.unlink(missing_ok=True)
+            raise SocketError(
+                f"cannot listen on {endpoint.private}: is its directory writable, the path at most 107 bytes?"
+            )
 
     def stop(self, grace_seconds: float) -> None:
         """Refuse new RPCs, let in-flight Mounts finish within the grace, then clean up."""
@@ -141,11 +168,12 @@ class ProviderServer:
         self._provider.close()
 
     def _remove_socket_if_ours(self) -> None:
-        try:
-            info = self._path.lstat()
-        except FileNotFoundError:
-            return
-        if self._identity == _SocketIdentity(info.st_dev, info.st_ino):
-            self._path.unlink(missing_ok=True)
-        else:
-            log.info("leaving %s in place: another provider owns it now", self._path)
+        for endpoint in self._endpoints:
+            try:
+                info = endpoint.path.lstat()
+            except FileNotFoundError:
+                continue
+            if endpoint.identity == _SocketIdentity(info.st_dev, info.st_ino):
+                endpoint.path.unlink(missing_ok=True)
+            else:
+                log.info("leaving %s in place: another provider owns it now", endpoint.path)

@@ -38,6 +38,7 @@ from provider.request.mount_request import (
 )
 from provider.serve.audit import AuditSink
 from provider.serve.metrics import Metrics
+from provider.serve.parameter_warnings import UnknownParameterWarnings
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
 from provider.vault.deadline import Deadline
 
@@ -88,6 +89,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         self._metrics = metrics
         self._max_response_bytes = max_response_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent_mounts)
+        self._parameter_warnings = UnknownParameterWarnings()
 
     def Version(self, request: Any, context: grpc.ServicerContext) -> Any:
         return service_pb2.VersionResponse(
@@ -111,6 +113,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
                 token_optional=self._mounter.requests_tokens,
                 default_audience=self._default_audience,
             )
+            self._parameter_warnings.check(config.pod.namespace, config.spc_name, config.unknown_parameters)
             with self._slot(deadline):
                 result = self._mounter.mount(config, deadline)
             response = _response(result)

@@ -1,10 +1,12 @@
 """`vault-csi-provider lint SPC.yaml ...`: check SecretProviderClass files in CI, no Vault needed.
 
-Each `provider: vault` class goes through exactly what a Mount does before it
+Each `provider: vault` (or `openbao`) class goes through exactly what a Mount does before it
 talks to Vault: the driver's manifest reading, the driver's `attributes` for a
 stand-in pod, `parse_mount_request` and `resolve_target`. So the linter
 rejects what the Mount path rejects, with the same words, and nothing else.
-With `--vault ADDRESS` a class that passes is also tried against Vault (`lint_vault`).
+Beyond that, `lint_sync` checks `secretObjects` against `objects` and warns about
+parameters no one reads. With `--vault ADDRESS` a class that passes is also tried
+against Vault (`lint_vault`).
 """
 
 from __future__ import annotations
@@ -22,15 +24,18 @@ import yaml
 from provider import PROVIDER_NAME
 from provider.errors import InvalidRequest
 from provider.mount.target_policy import resolve_target
-from provider.request.mount_request import MountConfig, parse_mount_request
+from provider.request.mount_request import DEFAULT_AUDIENCE, MountConfig, parse_mount_request
+from provider.request.objects import parse_objects
 from provider.settings import parse_settings
 from provider.tools.driver.attributes import PodInfo, build_mount_payload
 from provider.tools.driver.manifests import (
     KIND,
+    OUR_PROVIDERS,
     InvalidSecretProviderClass,
     SecretProviderClass,
     parse_secret_provider_classes,
 )
+from provider.tools.lint_sync import secret_object_problems, unknown_parameter_warnings
 from provider.tools.lint_vault import DryRun, dry_run
 from provider.vault.client import Uncounted, VaultClient
 from provider.vault.retry import RetryPolicy
@@ -110,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if finding.problem:
                 if status == OK:
                     status = PROBLEMS
-            elif args.quiet or (finding.text.startswith("skipped:") and not args.verbose):
+            elif (args.quiet and not finding.text.startswith("warning:")) or (
+                finding.text.startswith("skipped:") and not args.verbose
+            ):
                 continue
             where = f"document {finding.document}" + (f" ({finding.label})" if finding.label else "")
             print(f"{name}: {where}: {finding.text}" if finding.document else f"{name}: {finding.text}")
@@ -127,10 +134,14 @@ def _dry_run_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Dr
     if args.token_file and args.jwt_file:
         raise ValueError("give --token-file or --jwt-file, not both")
     jwt = _secret_file(args.jwt_file) if args.jwt_file else ""
-    token = _secret_file(args.token_file) if args.token_file else environ.get("VAULT_TOKEN", "").strip()
+    token = _secret_file(args.token_file) if args.token_file else _environment_token(environ)
     if not (jwt or token):
         raise ValueError("--vault needs --jwt-file, --token-file or VAULT_TOKEN")
     return DryRun(args.vault, ca_cert=args.vault_ca_cert, token="" if jwt else token, jwt=jwt)
+
+
+def _environment_token(environ: Mapping[str, str]) -> str:
+    return (environ.get("VAULT_TOKEN", "") or environ.get("BAO_TOKEN", "")).strip()
 
 
 def _secret_file(name: str) -> str:
@@ -191,14 +202,26 @@ def _lint_document(
         prefix = f"{_SOURCE}: document 1 ({KIND} {name!r}): " if name else f"{_SOURCE}: document 1: "
         yield Finding(index, label, _strip(str(exc), prefix), problem=True)
         return
-    if spc.provider != "vault":
-        yield Finding(index, label, f"skipped: provider is {spc.provider!r}, not 'vault'", problem=False)
+    if spc.provider not in OUR_PROVIDERS:
+        yield Finding(
+            index, label, f"skipped: provider is {spc.provider!r}, not 'vault' or 'openbao'", problem=False
+        )
         return
+    for warning in unknown_parameter_warnings(spc.parameters):
+        yield Finding(index, label, warning, problem=False)
+    objects, object_problems = parse_objects(spc.parameters.get("objects", ""))
+    spec = document.get("spec") if isinstance(document, Mapping) else None
+    secret_objects = spec.get("secretObjects") if isinstance(spec, Mapping) else None
+    sync_problems = secret_object_problems(secret_objects, None if object_problems else objects)
     try:
         config = mount_config(spc)
     except InvalidRequest as exc:
-        for problem in exc.problems:
+        for problem in [*exc.problems, *sync_problems]:
             yield Finding(index, label, problem, problem=True)
+        return
+    for problem in sync_problems:
+        yield Finding(index, label, problem, problem=True)
+    if sync_problems:
         return
     yield Finding(index, label, "ok", problem=False)
     if dry is not None and client is not None:
@@ -217,7 +240,7 @@ def mount_problems(spc: SecretProviderClass) -> list[str]:
 
 def mount_config(spc: SecretProviderClass) -> MountConfig:
     """The Mount's view of `spc` for a stand-in pod with a token; raises InvalidRequest as a Mount would."""
-    audience = spc.parameters.get("audience") or "vault"
+    audience = spc.parameters.get("audience") or DEFAULT_AUDIENCE
     attributes, secrets = build_mount_payload(
         spc.parameters,
         spc_name=spc.name,

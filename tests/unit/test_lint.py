@@ -123,7 +123,8 @@ def test_other_providers_and_kinds_are_skipped(tmp_path: Path, capsys: pytest.Ca
         0,
         [
             f"{path}: document 1 (ConfigMap/c): skipped: not a SecretProviderClass",
-            f"{path}: document 2 (SecretProviderClass/azure): skipped: provider is 'azure', not 'vault'",
+            f"{path}: document 2 (SecretProviderClass/azure): "
+            "skipped: provider is 'azure', not 'vault' or 'openbao'",
         ],
     )
 

@@ -384,8 +384,8 @@ def test_usage_lists_every_flag_with_its_environment_variable() -> None:
     text = usage()
     assert text.startswith("Usage: vault-csi-provider [flags]\n")
     assert "  -vault-addr value\n" in text
-    assert "(env VAULT_ADDR)" in text
+    assert "(env VAULT_ADDR or BAO_ADDR)" in text
     assert "  -debug\n" in text
-    assert "(env VAULT_SKIP_VERIFY)" in text
+    assert "(env VAULT_SKIP_VERIFY or BAO_SKIP_VERIFY)" in text
     for name in ("endpoint", "log-level", "health-addr", "hmac-secret-name", "cache-size", "vault-mount"):
         assert text.count(f"  -{name}") == 1

@@ -18,6 +18,7 @@ from pathlib import Path
 from provider.tools.driver.attributes import PodInfo, build_mount_payload
 from provider.tools.driver.client import ProviderCallError, ProviderClient
 from provider.tools.driver.manifests import (
+    OUR_PROVIDERS,
     InvalidSecretProviderClass,
     SecretProviderClass,
     load_secret_provider_classes,
@@ -52,10 +53,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _pick(classes: list[SecretProviderClass], name: str | None) -> SecretProviderClass:
-    candidates = [spc for spc in classes if spc.provider == "vault" and (name is None or spc.name == name)]
+    candidates = [
+        spc for spc in classes if spc.provider in OUR_PROVIDERS and (name is None or spc.name == name)
+    ]
     if len(candidates) != 1:
         names = ", ".join(spc.name for spc in classes) or "none"
         wanted = f"a vault SecretProviderClass named {name}" if name else "one vault SecretProviderClass"
+        wanted += " (provider: vault or openbao)"
         raise InvalidSecretProviderClass(f"expected {wanted}; found: {names}")
     return candidates[0]
 

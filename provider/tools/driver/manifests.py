@@ -18,6 +18,7 @@ import yaml
 
 __all__ = [
     "API_GROUP",
+    "OUR_PROVIDERS",
     "InvalidSecretProviderClass",
     "SecretProviderClass",
     "load_secret_provider_classes",
@@ -27,6 +28,8 @@ __all__ = [
 API_GROUP = "secrets-store.csi.x-k8s.io"
 KIND = "SecretProviderClass"
 DEFAULT_NAMESPACE = "default"
+# `spec.provider` values this provider serves: its own, and openbao-csi-provider's (-also-serve-as=openbao).
+OUR_PROVIDERS = ("vault", "openbao")
 
 
 class InvalidSecretProviderClass(ValueError):
