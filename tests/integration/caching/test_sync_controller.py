@@ -32,12 +32,12 @@ from caching_kit import (
     database_role,
     files,
     role_prefix,
-    tokens_of_role,
     username,
 )
 from harness import ProviderProcess, VaultEnv, unique
 
 from devkit import PostgresServer, ServiceAccountTokenIssuer
+from devkit.vault_setup import tokens_of_role
 from provider.request.jwt_claims import jwt_claims
 from provider.tools.driver import MountResult
 
