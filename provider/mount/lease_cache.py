@@ -45,6 +45,8 @@ class Held:
     refresh_at: float = field(metadata={"clock": "monotonic"})
     owner: str = ""  # token_owner() of the token that obtained it: it dies with that token
     static: bool = False  # a plain read kept for `refreshInterval`, not a lease or certificate
+    # When Vault last confirmed the lease (issued, looked up, renewed); refreshInterval spaces lookups.
+    checked_at: float = field(default=0.0, metadata={"clock": "monotonic"})
 
     def fresh_for(self, refresh_seconds: float, now: float) -> bool:
         """Whether a static answer may still be served under a refresh interval (0: never)."""

@@ -133,7 +133,8 @@ class LeaseKeeper:
                     return Fetched(held.reply, source, held.static)
             reply = session.send(key.request)
             held = hold_policy(key.request, reply, self._clock(), self._wall_clock(), refresh_seconds)
-            self._cache.put(key, held and replace(held, owner=token_owner(session.token)))
+            owner = token_owner(session.token)
+            self._cache.put(key, held and replace(held, owner=owner, checked_at=self._clock()))
             return Fetched(reply, "new")
         finally:
             key_lock.lock.release()
@@ -152,7 +153,14 @@ class LeaseKeeper:
             if held.renewable and self._renew(key, held, session):
                 return "renewed"
             return None
-        return "kept" if self._alive(held, session) else None
+        if refresh_seconds > 0 and now - held.checked_at < refresh_seconds:
+            # refreshInterval bounds lease look-ups too: a revoked lease shows within the interval.
+            return "kept"
+        if not self._alive(held, session):
+            return None
+        if refresh_seconds > 0:
+            self._cache.put(key, replace(held, checked_at=now))
+        return "kept"
 
     def _alive(self, held: Held, session: VaultSession) -> bool:
         """Whether Vault still knows the lease (an operator may have revoked it)."""
@@ -183,7 +191,10 @@ class LeaseKeeper:
         if now + granted <= held.expires_at:
             # Capped by the max TTL: the lease ends when it ends; issue a successor now.
             return False
-        self._cache.put(key, replace(held, expires_at=now + granted, refresh_at=now + granted * RENEW_SHARE))
+        renewed = replace(
+            held, expires_at=now + granted, refresh_at=now + granted * RENEW_SHARE, checked_at=now
+        )
+        self._cache.put(key, renewed)
         return True
 
 

@@ -187,24 +187,54 @@ def test_refresh_interval_serves_the_last_good_answer_within_the_interval(
 
 
 def test_sharing_and_refresh_make_one_static_read_per_window_for_all_replicas(
-    provider: ProviderProcess, vault: VaultEnv, root: Any, issuer: ServiceAccountTokenIssuer
+    provider: ProviderProcess,
+    vault: VaultEnv,
+    root: Any,
+    database: PostgresServer,
+    issuer: ServiceAccountTokenIssuer,
 ) -> None:
-    """Ten replicas polling three times within a minute's window: one KV read, ten logins."""
+    """Ten replicas polling three times within a minute's window: one KV read, one database credential
+    and no lease look-ups between them, ten logins."""
     path = unique("cache/refresh")
     vault.put_kv2(path, {"value": "v", "other": "w"})
+    db = database_role(root, database, default_ttl="5m", max_ttl="10m")
     objects = (
         f"- objectName: value\n  secretPath: secret/data/{path}\n  secretKey: value\n"
-        f"- objectName: other\n  secretPath: secret/data/{path}\n  secretKey: other\n"
+        f"- objectName: other\n  secretPath: secret/data/{path}\n  secretKey: other\n" + database_objects(db)
     )
     role = auth_role(root)
     pods = [new_pod(issuer) for _ in range(10)]
     counters = Counters(provider)
     before = counters.read()
+    users = set()
     for _ in range(3):
         for pod in pods:
             result = poll(provider, role, objects, pod, refreshInterval="1m", **SHARED)
-            assert files(result) == {"value": b"v", "other": b"w"}
+            assert (files(result)["value"], files(result)["other"]) == (b"v", b"w")
+            users.add(username(result))
         time.sleep(0.05)
     grown = counters.since(before)
-    assert grown.get("read:200") == 1, grown
+    assert grown.get("read:200") == 2, grown  # the KV secret and the one database credential
+    assert "lookup:200" not in grown, grown
     assert grown.get("login:success") == 10, grown
+    assert len(users) == 1
+    assert len(leases_under(root, db.creds_path)) == 1
+
+
+def test_with_refresh_interval_a_revoked_lease_shows_within_the_interval(
+    provider: ProviderProcess, root: Any, database: PostgresServer, issuer: ServiceAccountTokenIssuer
+) -> None:
+    """Lease look-ups are spaced by refreshInterval: a revocation is found at the first poll after it."""
+    db = database_role(root, database, default_ttl="5m", max_ttl="10m")
+    role = auth_role(root)
+    pod = new_pod(issuer)
+    clock = Timeline()
+    first = poll(provider, role, database_objects(db), pod, refreshInterval="2s")
+    root.adapter.put("/v1/sys/leases/revoke", json={"lease_id": lease_id(first)})
+    within = poll(provider, role, database_objects(db), pod, refreshInterval="2s")
+    assert username(within) == username(first), "no look-up within the interval"
+
+    clock.at(2.2)
+    after = poll(provider, role, database_objects(db), pod, refreshInterval="2s")
+    assert username(after) != username(first)
+    assert leases_under(root, db.creds_path) == [lease_id(after)]
