@@ -278,6 +278,17 @@ def test_other_providers_and_kinds_are_skipped(tmp_path: Path, capsys: pytest.Ca
             'objects[0] "t": a template names its own reads; remove secretKey',
             id="template-and-secret-key",
         ),
+        pytest.param(
+            {"objects": OBJECT + "  optional: perhaps\n"},
+            "objects[0] \"a\": optional 'perhaps' is not a boolean (use true or false)",
+            id="optional-not-boolean",
+        ),
+        pytest.param(
+            {"objects": OBJECT + "  secretKeyPointer: config.db\n"},
+            "objects[0] \"a\": secretKeyPointer 'config.db' must be a JSON Pointer such as "
+            "/config/db/password",
+            id="key-pointer-not-a-pointer",
+        ),
     ],
 )
 def test_linter_catches_what_mount_rejects(
