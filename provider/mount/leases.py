@@ -34,12 +34,23 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from provider.errors import DeadlineExceeded, ProviderError
+from provider.mount.counters import MountCounters
 from provider.render import gojson
 from provider.request.vault_request import VaultRequest
 from provider.vault.replies import VaultReply
 from provider.vault.session import VaultSession
 
-__all__ = ["Fetched", "Held", "LeaseCache", "LeaseKeeper", "LeaseKey", "Source", "hold_policy"]
+__all__ = [
+    "KINDS",
+    "Fetched",
+    "Held",
+    "Kind",
+    "LeaseCache",
+    "LeaseKeeper",
+    "LeaseKey",
+    "Source",
+    "hold_policy",
+]
 
 RENEW_SHARE = 2 / 3
 REFETCH_SHARE = 0.85
@@ -68,6 +79,10 @@ class LeaseKey:
     request: VaultRequest
 
 
+#: What a kept answer is, as the metrics count them.
+Kind = Literal["lease", "certificate", "static"]
+KINDS: tuple[Kind, ...] = ("lease", "certificate", "static")
+
 #: Where a Mount's answer came from: fetched now, or kept and served again (a lease renewed first).
 Source = Literal["new", "kept", "renewed"]
 
@@ -92,6 +107,12 @@ class Held:
     expires_at: float
     refresh_at: float
     static: bool = False  # a plain read kept for `refreshInterval`, not a lease or certificate
+
+    @property
+    def kind(self) -> Kind:
+        if self.static:
+            return "static"
+        return "lease" if self.lease_id else "certificate"
 
     def fresh_for(self, refresh_seconds: float, now: float) -> bool:
         """Whether a static answer may still be served under a refresh interval (0: never)."""
@@ -140,6 +161,16 @@ class LeaseCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def census(self) -> dict[Kind, int]:
+        """Kept answers not yet expired, by kind (for the metrics, at scrape time)."""
+        counts = dict.fromkeys(KINDS, 0)
+        with self._lock:
+            now = self._clock()
+            for held in self._entries.values():
+                if held.expires_at > now:
+                    counts[held.kind] += 1
+        return counts
+
     def get(self, key: LeaseKey) -> Held | None:
         with self._lock:
             held = self._entries.get(key)
@@ -172,10 +203,12 @@ class LeaseKeeper:
     def __init__(
         self,
         cache: LeaseCache,
+        counters: MountCounters,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._cache = cache
+        self._counters = counters
         self._clock = clock
         self._wall_clock = wall_clock
         self._key_locks: weakref.WeakValueDictionary[LeaseKey, _KeyLock] = weakref.WeakValueDictionary()
@@ -243,15 +276,19 @@ class LeaseKeeper:
             reply = session.send(_lease_request("/v1/sys/leases/renew", body))
         except ProviderError as exc:
             if exc.status in (400, 403, 404):
+                self._counters.lease_renewal("refused")
                 return False
+            self._counters.lease_renewal("error")
             raise
         payload = reply.payload if isinstance(reply.payload, dict) else {}
         granted = _number(payload.get("lease_duration"))
         now = self._clock()
         if now + granted <= held.expires_at:
             # Capped by the max TTL: the lease ends when it ends; issue a successor now.
+            self._counters.lease_renewal("capped")
             return False
         self._cache.put(key, replace(held, expires_at=now + granted, refresh_at=now + granted * RENEW_SHARE))
+        self._counters.lease_renewal("renewed")
         return True
 
 

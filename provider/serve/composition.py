@@ -78,7 +78,9 @@ def build_provider(
     vault = VaultClient(transports, metrics, RetryPolicy())
     fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
     tokens = PodTokens(vault, settings.cache_size, metrics, token_requester, settings.token_revoke_on_evict)
-    leases = LeaseKeeper(LeaseCache(max(settings.cache_size, 0) * LEASES_PER_TOKEN))
+    lease_cache = LeaseCache(max(settings.cache_size, 0) * LEASES_PER_TOKEN)
+    leases = LeaseKeeper(lease_cache, metrics)
+    metrics.observe_caches(tokens.cached, lease_cache.census)
     mounter = Mounter(settings, vault, hmac_key, fetch_pool, tokens, leases, KvV2Paths(), metrics)
     servicer = ProviderServicer(
         mounter,

@@ -7,7 +7,11 @@ secret paths, tokens or values.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from provider.mount.leases import KINDS, Kind
 
 __all__ = ["Metrics"]
 
@@ -55,6 +59,32 @@ class Metrics:
             ["cache", "result"],
             registry=self.registry,
         )
+        self._add_state_metrics()
+
+    def _add_state_metrics(self) -> None:
+        """What the alerts and the dashboard read besides the request counters (docs/runbooks.md)."""
+        self.lease_renewals = Counter(
+            f"{PREFIX}_lease_renewals",
+            "Renewals of kept leases by result (renewed, refused, capped by the max TTL, error: no answer).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.kept_secrets = Gauge(
+            f"{PREFIX}_kept_secrets",
+            "Answers kept across rotation polls by kind (lease, certificate, static), at scrape time.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.cached_tokens = Gauge(
+            f"{PREFIX}_cached_tokens",
+            "Vault tokens in the token cache, at scrape time.",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            f"{PREFIX}_ready",
+            "1 when the gRPC server answers SERVING over its socket (what /health/ready says), else 0.",
+            registry=self.registry,
+        )
 
     def mount_done(self, code: str, seconds: float, spc_namespace: str, spc_name: str) -> None:
         result = "success" if code == "OK" else "failure"
@@ -72,6 +102,24 @@ class Metrics:
     def cache_lookup(self, cache: str, result: str) -> None:
         self.cache_lookups.labels(cache, result).inc()
 
+    def lease_renewal(self, result: str) -> None:
+        self.lease_renewals.labels(result).inc()
+
+    def observe_caches(
+        self, cached_tokens: Callable[[], int], kept: Callable[[], Mapping[Kind, int]]
+    ) -> None:
+        """Read the caches' sizes at every scrape (no bookkeeping on the Mount path)."""
+        self.cached_tokens.set_function(lambda: float(cached_tokens()))
+        for kind in KINDS:
+            self.kept_secrets.labels(kind).set_function(_count_of(kept, kind))
+
+    def observe_readiness(self, ready: Callable[[], bool]) -> None:
+        self.ready.set_function(lambda: 1.0 if ready() else 0.0)
+
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
         return generate_latest(self.registry)
+
+
+def _count_of(census: Callable[[], Mapping[Kind, int]], kind: Kind) -> Callable[[], float]:
+    return lambda: float(census().get(kind, 0))
