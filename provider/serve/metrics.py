@@ -69,6 +69,9 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        # Zero from the start, so that a first refusal is an increase and the alert's ratio has a base.
+        for result in ("renewed", "refused", "capped", "error"):
+            self.lease_renewals.labels(result)
         self.kept_secrets = Gauge(
             f"{PREFIX}_kept_secrets",
             "Answers kept across rotation polls by kind (lease, certificate, static), at scrape time.",
