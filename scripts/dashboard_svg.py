@@ -42,7 +42,9 @@ def _panel(panel: dict[str, Any], series: list[dict[str, Any]], start: float, en
     x, y = grid["x"] * COLUMN + 4, grid["y"] * ROW
     width, height = grid["w"] * COLUMN - 8, grid["h"] * ROW - 8
     unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit", "short")
-    legend_rows = max(1, math.ceil(len(series) / 3))
+    longest = max((len(s["legend"]) for s in series), default=0)
+    columns = 3 if longest <= 22 else 2 if longest <= 36 else 1
+    legend_rows = max(1, math.ceil(len(series) / columns))
     plot_x, plot_y = 52, 26
     plot_w, plot_h = width - plot_x - 10, height - plot_y - 18 - 14 * legend_rows
     values = [v for s in series for _, v in s["points"] if math.isfinite(v)]
@@ -66,10 +68,10 @@ def _panel(panel: dict[str, Any], series: list[dict[str, Any]], start: float, en
         )
         if points:
             parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"/>')
-        column, row = index % 3, index // 3
-        lx, ly = 8 + column * (width - 16) // 3, plot_y + plot_h + 16 + row * 14
+        column, row = index % columns, index // columns
+        lx, ly = 8 + column * (width - 16) // columns, plot_y + plot_h + 16 + row * 14
         parts.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="3" fill="{color}"/>')
-        parts.append(f'<text x="{lx + 14}" y="{ly - 4}" class="legend">{escape(one["legend"][:34])}</text>')
+        parts.append(f'<text x="{lx + 14}" y="{ly - 4}" class="legend">{escape(one["legend"][:60])}</text>')
     if not series:
         parts.append(
             f'<text x="{width / 2}" y="{height / 2}" class="tick" text-anchor="middle">No data</text>'
@@ -96,7 +98,7 @@ def render(dashboard: dict[str, Any], answers: dict[str, Any]) -> str:
             ".legend{fill:#ccccdc;font-size:10px}.axis{stroke:#464c54}</style>",
             f'<rect width="{width}" height="{height}" fill="#111217"/>',
             f'<g transform="translate(0,30)">{"".join(body)}</g>',
-            f'<text x="8" y="20" class="title">{escape(dashboard["title"])}: {minutes:.0f} minutes of '
+            f'<text x="8" y="20" class="title">{escape(dashboard["title"])}: {minutes:.1f} minutes of '
             "the e2e scenarios, from a real Prometheus</text>",
             "</svg>",
             "",

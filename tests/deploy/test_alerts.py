@@ -10,10 +10,12 @@ the PodMonitor and PrometheusRule is tests/e2e/test_monitoring.py's.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from render import DAEMONSET_DIR, REPO, build, tool_unavailable
 from provider.serve.metrics import Metrics
 
 sys.path.insert(0, str(REPO / "scripts"))
+import dashboard_svg
 import gen_monitoring
 
 pytestmark = pytest.mark.deploy
@@ -218,3 +221,83 @@ def test_the_dashboard_has_the_panels_operators_look_for() -> None:
     assert datasources == {"${datasource}"}
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
+
+
+RUNBOOK_OVERLAY = """\
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {example}
+  - runbook-base.yaml
+replacements:
+  - source:
+      kind: ConfigMap
+      name: runbook-base
+      fieldPath: data.base
+    targets:
+      - select:
+          kind: PrometheusRule
+        fieldPaths:
+          - spec.groups.*.rules.*.annotations.runbook_url
+        options:
+          delimiter: /docs/runbooks.md#
+          index: 0
+"""
+RUNBOOK_BASE_CONFIG = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: runbook-base
+  annotations:
+    config.kubernetes.io/local-config: "true"
+data:
+  base: https://git.example.com/platform/vault-csi-provider/-/blob/main
+"""
+
+
+def test_an_overlay_points_every_runbook_url_at_its_own_copy(kustomize: Path, tmp_path: Path) -> None:
+    """The README's overlay: one replacement sets the base of every runbook_url, anchors kept, and
+    its local-config ConfigMap is not part of the output."""
+    # kustomize takes only relative paths to other kustomizations.
+    (tmp_path / "kustomization.yaml").write_text(
+        RUNBOOK_OVERLAY.format(example=os.path.relpath(EXAMPLE, tmp_path))
+    )
+    (tmp_path / "runbook-base.yaml").write_text(RUNBOOK_BASE_CONFIG)
+    objects = build(kustomize, tmp_path)
+    rule = _one(objects, "PrometheusRule")
+    urls = [r["annotations"]["runbook_url"] for group in rule["spec"]["groups"] for r in group["rules"]]
+    base = "https://git.example.com/platform/vault-csi-provider/-/blob/main/docs/runbooks.md#"
+    assert urls == [r["annotations"]["runbook_url"].replace(RUNBOOK_BASE, base) for r in rules()]
+    assert all(url.startswith(base) for url in urls)
+    assert [obj["metadata"]["name"] for obj in objects if obj["kind"] == "ConfigMap"] == [
+        "vault-csi-provider-dashboard"
+    ]
+
+
+def test_the_dashboard_picture_draws_every_panel_from_the_answers() -> None:
+    """scripts/dashboard_svg.py: one chart per panel with its title, one line per answered series, its
+    legend; a panel without answers says so rather than drawing an empty frame silently."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    first, second = dashboard["panels"][0], dashboard["panels"][1]
+    answers = {
+        "start": 0.0,
+        "end": 120.0,
+        "panels": {
+            str(first["id"]): [
+                {"legend": "OK", "points": [[0, 1.0], [60, 2.0], [120, 1.5]]},
+                {"legend": "NOT_FOUND", "points": [[0, 0.0], [60, float("nan")], [120, 0.5]]},
+            ],
+            **{str(p["id"]): [{"legend": "x", "points": [[0, 1.0]]}] for p in dashboard["panels"][2:]},
+        },
+    }
+    svg = ElementTree.fromstring(dashboard_svg.render(dashboard, answers))  # noqa: S314 (our own output)
+    ns = "{http://www.w3.org/2000/svg}"
+    panels = {g.find(f"{ns}text").text: g for g in svg.iter(f"{ns}g") if g.find(f"{ns}text") is not None}
+    assert {p["title"] for p in dashboard["panels"]} <= set(panels)
+    drawn = panels[first["title"]]
+    assert len(drawn.findall(f"{ns}polyline")) == 2
+    assert {"OK", "NOT_FOUND"} <= {t.text for t in drawn.iter(f"{ns}text")}
+    # The NaN point is left out, not drawn at 0 or at the top.
+    nan_line = drawn.findall(f"{ns}polyline")[1].get("points", "")
+    assert len(nan_line.split()) == 2
+    assert "No data" in {t.text for t in panels[second["title"]].iter(f"{ns}text")}

@@ -70,7 +70,8 @@ METRIC_NAME = re.compile(r"\bvault_csi_provider_[a-z_]+")
 COMPONENT = DAEMONSET_DIR / "components" / "monitoring"
 DASHBOARD = json.loads((COMPONENT / "dashboard.json").read_text())
 WINDOW, HOLD = "20s", "10s"
-RATE_INTERVAL = "1m"  # what Grafana's $__rate_interval stands for here
+RATE_INTERVAL = "1m"  # what Grafana's $__rate_interval stands for in the data checks
+PICTURE_RATE_INTERVAL = "20s"  # and in the picture: short enough to show where the outage begins and ends
 POLICY = (
     'path "secret/data/monitoring/*" { capabilities = ["read"] }\n'
     'path "database/creds/monitoring" { capabilities = ["read"] }'
@@ -257,8 +258,8 @@ def panel_queries() -> list[tuple[dict[str, Any], dict[str, Any]]]:
     return [(panel, target) for panel in DASHBOARD["panels"] for target in panel["targets"]]
 
 
-def runnable(expr: str) -> str:
-    return expr.replace("$__rate_interval", RATE_INTERVAL)
+def runnable(expr: str, rate_interval: str = RATE_INTERVAL) -> str:
+    return expr.replace("$__rate_interval", rate_interval)
 
 
 def test_every_dashboard_query_returns_data(scenario: float, prometheus: PrometheusServer) -> None:
@@ -341,7 +342,9 @@ def answers_for(prometheus: PrometheusServer, start: float, end: float, step: fl
     """Every panel's series over [start, end], for dashboard_svg."""
     panels: dict[str, list[dict[str, Any]]] = {}
     for panel, target in panel_queries():
-        for series in prometheus.query_range(runnable(target["expr"]), start, end, step):
+        for series in prometheus.query_range(
+            runnable(target["expr"], PICTURE_RATE_INTERVAL), start, end, step
+        ):
             legend = target["legendFormat"]
             for key, value in series["metric"].items():
                 legend = legend.replace("{{" + key + "}}", value)
