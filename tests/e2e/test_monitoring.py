@@ -246,7 +246,7 @@ def scenario(
     failed_mount_events(kubelet, NS, "broken", "nope")
     renewed = f'sum(vault_csi_provider_lease_renewals_total{{job="{JOB}",result="renewed"}})'
     wait_for(lambda: _scalar(prometheus, renewed) > 0, 120, "a kept lease renewed", interval=2)
-    time.sleep(max(0.0, started + 45 - time.time()))  # a rate window of data behind every panel
+    time.sleep(max(0.0, started + 60 - time.time()))  # a whole RATE_INTERVAL of data behind every panel
     yield started
     for name in ("reader", "db-reader", "broken"):
         api.delete(f"/api/v1/namespaces/{NS}/pods/{name}", grace_seconds=0)
