@@ -46,7 +46,7 @@ def _panel(panel: dict[str, Any], series: list[dict[str, Any]], start: float, en
     columns = 3 if longest <= 22 else 2 if longest <= 36 else 1
     legend_rows = max(1, math.ceil(len(series) / columns))
     plot_x, plot_y = 52, 26
-    plot_w, plot_h = width - plot_x - 10, height - plot_y - 18 - 14 * legend_rows
+    plot_w, plot_h = width - plot_x - 10, height - plot_y - 28 - 14 * legend_rows
     values = [v for s in series for _, v in s["points"] if math.isfinite(v)]
     top = max(values, default=1.0) or 1.0
     parts = [
@@ -57,6 +57,9 @@ def _panel(panel: dict[str, Any], series: list[dict[str, Any]], start: float, en
         'class="axis"/>',
         f'<text x="{plot_x - 4}" y="{plot_y + 4}" class="tick" text-anchor="end">{_label(top, unit)}</text>',
         f'<text x="{plot_x - 4}" y="{plot_y + plot_h}" class="tick" text-anchor="end">0</text>',
+        f'<text x="{plot_x}" y="{plot_y + plot_h + 10}" class="tick">0 s</text>',
+        f'<text x="{plot_x + plot_w}" y="{plot_y + plot_h + 10}" class="tick" text-anchor="end">'
+        f"{end - start:.0f} s</text>",
     ]
     span = max(end - start, 1.0)
     for index, one in enumerate(series):
@@ -69,7 +72,7 @@ def _panel(panel: dict[str, Any], series: list[dict[str, Any]], start: float, en
         if points:
             parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"/>')
         column, row = index % columns, index // columns
-        lx, ly = 8 + column * (width - 16) // columns, plot_y + plot_h + 16 + row * 14
+        lx, ly = 8 + column * (width - 16) // columns, plot_y + plot_h + 26 + row * 14
         parts.append(f'<rect x="{lx}" y="{ly - 8}" width="10" height="3" fill="{color}"/>')
         parts.append(f'<text x="{lx + 14}" y="{ly - 4}" class="legend">{escape(one["legend"][:60])}</text>')
     if not series:

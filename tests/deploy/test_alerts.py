@@ -301,3 +301,11 @@ def test_the_dashboard_picture_draws_every_panel_from_the_answers() -> None:
     nan_line = drawn.findall(f"{ns}polyline")[1].get("points", "")
     assert len(nan_line.split()) == 2
     assert "No data" in {t.text for t in panels[second["title"]].iter(f"{ns}text")}
+
+
+def test_the_readme_table_lists_every_alert_with_its_for() -> None:
+    """README.md's "Monitoring" table: one row per alert of alerts.yaml, with its `for:` and severity."""
+    rows = re.findall(
+        r"^\| `(VaultCSIProvider\w+)` \| .+ \| (\w+) \| (\w+) \|$", (REPO / "README.md").read_text(), re.M
+    )
+    assert rows == [(rule["alert"], rule["for"], rule["labels"]["severity"]) for rule in rules()]
