@@ -59,9 +59,9 @@ class Metrics:
             ["cache", "result"],
             registry=self.registry,
         )
-        self._add_state_metrics()
+        self._alert_metrics()
 
-    def _add_state_metrics(self) -> None:
+    def _alert_metrics(self) -> None:
         """What the alerts and the dashboard read besides the request counters (docs/runbooks.md)."""
         self.lease_renewals = Counter(
             f"{PREFIX}_lease_renewals",
