@@ -19,6 +19,7 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	bash scripts/ensure-test-tools.sh
 	$(BIN)/python scripts/gen_proto.py --check
+	$(BIN)/python scripts/gen_monitoring.py --check
 	$(BIN)/ruff check provider devkit tests scripts bench
 	$(BIN)/ruff format --check provider devkit tests scripts bench
 	$(BIN)/mypy

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages the tests use are present: PostgreSQL server binaries (the
-# database-credential tests) and buildah with mmdebstrap (the e2e image tests). Installs the
+# database-credential tests), buildah with mmdebstrap (the e2e image tests) and prometheus,
+# which brings promtool (the alert-rule tests and the e2e monitoring test). Installs the
 # missing ones when we are root on Debian; otherwise says how, and on CI fails.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ have_postgres() {
 have_postgres || missing+=(postgresql)
 command -v buildah >/dev/null || missing+=(buildah)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
@@ -20,6 +22,8 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     apt-get install -y -qq "${missing[@]}" >/dev/null
     # The postgresql package starts a cluster of its own; the tests run private ones.
     (command -v service >/dev/null && service postgresql stop >/dev/null 2>&1) || true
+    # So does prometheus (where an init system runs it); the tests run their own on loopback.
+    (command -v service >/dev/null && service prometheus stop >/dev/null 2>&1) || true
 else
     echo "missing Debian packages for the tests: ${missing[*]} (sudo apt-get install -y ${missing[*]});" \
          "PostgreSQL may instead come from PG_BIN (its bin directory)" >&2

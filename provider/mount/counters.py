@@ -13,3 +13,6 @@ class MountCounters(Protocol):
 
     def cache_lookup(self, cache: Literal["token", "lease", "read"], result: Literal["hit", "miss"]) -> None:
         """A token served from the cache (or not), a kept dynamic secret or a static read served again."""
+
+    def lease_renewal(self, result: Literal["renewed", "refused", "capped", "error"]) -> None:
+        """One renewal of a kept lease: extended, refused by Vault, capped by its max TTL, or no answer."""

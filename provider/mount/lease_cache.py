@@ -13,11 +13,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from provider.request.vault_request import VaultRequest
 from provider.vault.replies import VaultReply
 
-__all__ = ["Held", "LeaseCache", "LeaseEntry", "LeaseKey", "token_owner"]
+__all__ = ["KINDS", "Held", "Kind", "LeaseCache", "LeaseEntry", "LeaseKey", "token_owner"]
+
+#: What a kept answer is, as the metrics count them.
+Kind = Literal["lease", "certificate", "static"]
+KINDS: tuple[Kind, ...] = ("lease", "certificate", "static")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,12 @@ class Held:
     static: bool = False  # a plain read kept for `refreshInterval`, not a lease or certificate
     # When Vault last confirmed the lease (issued, looked up, renewed); refreshInterval spaces lookups.
     checked_at: float = field(default=0.0, metadata={"clock": "monotonic"})
+
+    @property
+    def kind(self) -> Kind:
+        if self.static:
+            return "static"
+        return "lease" if self.lease_id else "certificate"
 
     def fresh_for(self, refresh_seconds: float, now: float) -> bool:
         """Whether a static answer may still be served under a refresh interval (0: never)."""
@@ -81,6 +92,16 @@ class LeaseCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def census(self) -> dict[Kind, int]:
+        """Kept answers not yet expired, by kind (for the metrics, at scrape time)."""
+        counts = dict.fromkeys(KINDS, 0)
+        with self._lock:
+            now = self._clock()
+            for held in self._entries.values():
+                if held.expires_at > now:
+                    counts[held.kind] += 1
+        return counts
 
     def get(self, key: LeaseKey) -> Held | None:
         with self._lock:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from provider.errors import DeadlineExceeded, ProviderError
+from provider.mount.counters import MountCounters
 from provider.mount.lease_cache import Held, LeaseCache, LeaseKey, token_owner
 from provider.render import gojson
 from provider.request.vault_request import VaultRequest
@@ -104,10 +105,12 @@ class LeaseKeeper:
     def __init__(
         self,
         cache: LeaseCache,
+        counters: MountCounters,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._cache = cache
+        self._counters = counters
         self._clock = clock
         self._wall_clock = wall_clock
         self._key_locks: weakref.WeakValueDictionary[LeaseKey, _KeyLock] = weakref.WeakValueDictionary()
@@ -183,18 +186,22 @@ class LeaseKeeper:
             reply = session.send(_lease_request("/v1/sys/leases/renew", body))
         except ProviderError as exc:
             if exc.status in (400, 403, 404):
+                self._counters.lease_renewal("refused")
                 return False
+            self._counters.lease_renewal("error")
             raise
         payload = reply.payload if isinstance(reply.payload, dict) else {}
         granted = _number(payload.get("lease_duration"))
         now = self._clock()
         if now + granted <= held.expires_at:
             # Capped by the max TTL: the lease ends when it ends; issue a successor now.
+            self._counters.lease_renewal("capped")
             return False
         renewed = replace(
             held, expires_at=now + granted, refresh_at=now + granted * RENEW_SHARE, checked_at=now
         )
         self._cache.put(key, renewed)
+        self._counters.lease_renewal("renewed")
         return True
 
 

@@ -106,7 +106,8 @@ def build_provider(
         JwtDigester(derive_key(hmac_key, JWT_DIGEST_LABEL)),
         refused,
     )
-    leases = LeaseKeeper(lease_cache)
+    leases = LeaseKeeper(lease_cache, metrics)
+    metrics.observe_caches(tokens.cached, lease_cache.census)
     mounter = Mounter(settings, vault, hmac_key, fetch_pool, tokens, leases, KvV2Paths(), metrics)
     servicer = ProviderServicer(
         mounter,

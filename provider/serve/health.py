@@ -43,6 +43,7 @@ class HealthServer:
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._draining = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
+        metrics.observe_readiness(lambda: not self._draining.is_set() and self._probe() is None)
 
     @property
     def port(self) -> int:

@@ -7,7 +7,11 @@ secret paths, tokens or values.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from provider.mount.lease_cache import KINDS, Kind
 
 __all__ = ["Metrics"]
 
@@ -61,8 +65,36 @@ class Metrics:
             ["cache", "result"],
             registry=self.registry,
         )
-
+        self._alert_metrics()
         self._state_metrics()
+
+    def _alert_metrics(self) -> None:
+        """What the alerts and the dashboard read besides the request counters (docs/runbooks.md)."""
+        self.lease_renewals = Counter(
+            f"{PREFIX}_lease_renewals",
+            "Renewals of kept leases by result (renewed, refused, capped by the max TTL, error: no answer).",
+            ["result"],
+            registry=self.registry,
+        )
+        # Zero from the start, so that a first refusal is an increase and the alert's ratio has a base.
+        for result in ("renewed", "refused", "capped", "error"):
+            self.lease_renewals.labels(result)
+        self.kept_secrets = Gauge(
+            f"{PREFIX}_kept_secrets",
+            "Answers kept across rotation polls by kind (lease, certificate, static), at scrape time.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.cached_tokens = Gauge(
+            f"{PREFIX}_cached_tokens",
+            "Vault tokens in the token cache, at scrape time.",
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            f"{PREFIX}_ready",
+            "1 when the gRPC server answers SERVING over its socket (what /health/ready says), else 0.",
+            registry=self.registry,
+        )
 
     def _state_metrics(self) -> None:
         """What -state-dir restored, dropped, ignored and saved."""
@@ -122,6 +154,24 @@ class Metrics:
     def state_save(self, result: str) -> None:
         self.state_saves.labels(result).inc()
 
+    def lease_renewal(self, result: str) -> None:
+        self.lease_renewals.labels(result).inc()
+
+    def observe_caches(
+        self, cached_tokens: Callable[[], int], kept: Callable[[], Mapping[Kind, int]]
+    ) -> None:
+        """Read the caches' sizes at every scrape (no bookkeeping on the Mount path)."""
+        self.cached_tokens.set_function(lambda: float(cached_tokens()))
+        for kind in KINDS:
+            self.kept_secrets.labels(kind).set_function(_count_of(kept, kind))
+
+    def observe_readiness(self, ready: Callable[[], bool]) -> None:
+        self.ready.set_function(lambda: 1.0 if ready() else 0.0)
+
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
         return generate_latest(self.registry)
+
+
+def _count_of(census: Callable[[], Mapping[Kind, int]], kind: Kind) -> Callable[[], float]:
+    return lambda: float(census().get(kind, 0))
