@@ -59,6 +59,9 @@ class Metrics:
         self.logins = Counter(
             f"{PREFIX}_vault_logins", "Vault logins by result.", ["result"], registry=self.registry
         )
+        # Zero from the start: a pod logs in once, and a series born at 1 shows Prometheus no increase.
+        for result in ("success", "denied", "error"):
+            self.logins.labels(result)
         self.cache_lookups = Counter(
             f"{PREFIX}_cache_lookups",
             "Cache lookups by cache and result.",

@@ -175,10 +175,13 @@ class Launcher:
 
 
 def health_base(process: ProviderProcess) -> str:
-    """http://127.0.0.1:PORT of the provider's health server, from its start-up log line."""
-    match = _HEALTH_LINE.search(process.log_text())
-    assert match is not None, f"no health address in the log:\n{process.log_text()}"
-    return f"http://127.0.0.1:{match[2]}"
+    """http://127.0.0.1:PORT of the provider's health server, from its latest start-up log line.
+
+    The latest: a restarted provider appends to the same log, on a new port.
+    """
+    matches = list(_HEALTH_LINE.finditer(process.log_text()))
+    assert matches, f"no health address in the log:\n{process.log_text()}"
+    return f"http://127.0.0.1:{matches[-1][2]}"
 
 
 def probe(base: str, route: str) -> tuple[int, str]:
