@@ -20,6 +20,7 @@ __all__ = [
     "expand_template",
     "parse_env",
     "parse_scenarios",
+    "parse_spacings",
 ]
 
 ALL_SCENARIOS = ("a", "b", "c", "d", "e")
@@ -63,6 +64,11 @@ class Options:
     kube_kit: bool = False
     json_path: str = "bench-results.json"
     provider_log: str | None = None
+    # Side by side (`--compare-cmd`): a second provider, polled interleaved with the first.
+    compare_cmd: str | None = None
+    compare_env: tuple[tuple[str, str], ...] = ()
+    compare_spacings_ms: tuple[float, ...] = (0.0, 250.0)
+    compare_log: str | None = None
     quick: bool = False
     python: str = sys.executable
 
@@ -92,12 +98,18 @@ class Options:
         for flag, (value, low, high) in limits.items():
             if not low <= value <= high:
                 raise OptionError(f"{flag} must be between {low} and {high}, got {value}")
-        names = set(_PLACEHOLDER.findall(self.provider_cmd))
-        for _, env_value in self.provider_env:
+        if any(not 0 <= spacing <= 10_000 for spacing in self.compare_spacings_ms):
+            raise OptionError(
+                f"--compare-spacings-ms must lie between 0 and 10000, got {self.compare_spacings_ms}"
+            )
+        names = set(_PLACEHOLDER.findall(self.provider_cmd + (self.compare_cmd or "")))
+        for _, env_value in (*self.provider_env, *self.compare_env):
             names |= set(_PLACEHOLDER.findall(env_value))
         if names & KUBE_KIT_PLACEHOLDERS and not self.kube_kit:
             used = ", ".join(sorted("{" + name + "}" for name in names & KUBE_KIT_PLACEHOLDERS))
-            raise OptionError(f"--provider-cmd/--provider-env use {used}, which only --kube-kit provides")
+            raise OptionError(
+                f"--provider-cmd/--compare-cmd and their env use {used}, which only --kube-kit provides"
+            )
 
 
 def parse_scenarios(text: str) -> tuple[str, ...]:
@@ -109,6 +121,17 @@ def parse_scenarios(text: str) -> tuple[str, ...]:
             f"--scenarios takes a comma-separated subset of {','.join(ALL_SCENARIOS)}, got {text!r}"
         )
     return tuple(name for name in ALL_SCENARIOS if name in wanted)
+
+
+def parse_spacings(text: str) -> tuple[float, ...]:
+    """`0,250` -> (0.0, 250.0): milliseconds between polls, one interleaved pass each."""
+    try:
+        spacings = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise OptionError(f"--compare-spacings-ms takes comma-separated milliseconds, got {text!r}") from None
+    if not spacings:
+        raise OptionError(f"--compare-spacings-ms takes comma-separated milliseconds, got {text!r}")
+    return spacings
 
 
 def parse_env(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
