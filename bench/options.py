@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 __all__ = [
     "ALL_SCENARIOS",
@@ -19,6 +20,7 @@ __all__ = [
     "Options",
     "expand_template",
     "parse_env",
+    "parse_numbers",
     "parse_scenarios",
     "parse_spacings",
 ]
@@ -38,6 +40,8 @@ MAX_POLLS = 100_000
 MAX_STORM_PODS = 1_000
 MAX_PODS = 20_000
 MAX_CONCURRENCY = 64
+
+N = TypeVar("N", int, float)
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -123,15 +127,20 @@ def parse_scenarios(text: str) -> tuple[str, ...]:
     return tuple(name for name in ALL_SCENARIOS if name in wanted)
 
 
+def parse_numbers(text: str, convert: Callable[[str], N], flag: str, what: str) -> tuple[N, ...]:
+    """`10,50` -> (10, 50) through `convert`; `OptionError` naming `flag` and `what` it takes otherwise."""
+    try:
+        numbers = tuple(convert(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers:
+        raise OptionError(f"{flag} takes comma-separated {what}, got {text!r}")
+    return numbers
+
+
 def parse_spacings(text: str) -> tuple[float, ...]:
     """`0,250` -> (0.0, 250.0): milliseconds between polls, one interleaved pass each."""
-    try:
-        spacings = tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise OptionError(f"--compare-spacings-ms takes comma-separated milliseconds, got {text!r}") from None
-    if not spacings:
-        raise OptionError(f"--compare-spacings-ms takes comma-separated milliseconds, got {text!r}")
-    return spacings
+    return parse_numbers(text, float, "--compare-spacings-ms", "milliseconds")
 
 
 def parse_env(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
