@@ -21,7 +21,7 @@ from bench.proxy import TimingProxy
 from bench.stats import Summary, overheads, summarize
 from bench.workload import Driver, MountSample, Pod
 
-__all__ = ["Pass", "Side", "SideFigures", "interleaved_pass"]
+__all__ = ["Pass", "Side", "SideFigures", "idle_cpu", "interleaved_pass"]
 
 _SETTLE_SECONDS = 0.2
 
@@ -58,6 +58,22 @@ class Pass:
     spacing_ms: float
     polls: int
     sides: tuple[SideFigures, SideFigures]
+
+
+def idle_cpu(sides: tuple[Side, Side], seconds: float) -> tuple[float, float]:
+    """Each provider's CPU milliseconds per second while nothing is asked of it (after its start).
+
+    Rotation polls come minutes apart (the driver's default is 2 min), so what a provider
+    burns between them counts on every node as much as what a poll costs.
+    """
+    before = [side.provider.sample() for side in sides]
+    time.sleep(seconds)
+    after = [side.provider.sample() for side in sides]
+    a, b = (
+        (end.cpu_seconds - start.cpu_seconds) * 1000.0 / seconds
+        for start, end in zip(before, after, strict=True)
+    )
+    return a, b
 
 
 def interleaved_pass(sides: tuple[Side, Side], polls: int, spacing_seconds: float, warmup: int) -> Pass:

@@ -28,6 +28,7 @@ class Comparison:
     runtime: tuple[str, str]
     ours_rss_start_kib: int
     theirs_rss_start_kib: int
+    idle_cpu_ms_per_s: tuple[float, float] | None = None
     passes: list[Pass] = field(default_factory=list)
     scenarios: list[ScenarioResult] = field(default_factory=list)  # the second provider's
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from bench import layout
 from bench.audit import AuditLog
 from bench.backends import Backends, start_backends
-from bench.compare import Pass, Side, interleaved_pass
+from bench.compare import Pass, Side, idle_cpu, interleaved_pass
 from bench.compare_report import Comparison, format_comparison
 from bench.kube_kit import KubeKit, start_kube_kit
 from bench.measure import Probe, ScenarioResult
@@ -39,6 +39,8 @@ __all__ = ["run"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Version calls timed before the scenarios: the gRPC round trip without any Vault work.
 _VERSION_CALLS = 100
+# --compare-cmd: how long both providers sit idle to measure what they burn between polls.
+_IDLE_SECONDS = 10.0
 
 
 def say(text: str) -> None:
@@ -107,6 +109,8 @@ def run(options: Options) -> int:
             theirs = Side(
                 "theirs", other.provider, other.driver, other.proxy, _compare_pod(bench, "cmp-theirs")
             )
+            say(f"both idle for {_IDLE_SECONDS:g} s")
+            comparison.idle_cpu_ms_per_s = idle_cpu((ours, theirs), _IDLE_SECONDS)
             comparison.passes = _passes(options, (ours, theirs))
         results, aborted = _scenarios(bench, options.scenarios)
         if other is not None and comparison is not None and not aborted:
