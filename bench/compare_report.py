@@ -37,6 +37,8 @@ class Comparison:
         rows: list[Row] = [
             ("RSS at start, MiB", self.ours_rss_start_kib / 1024, self.theirs_rss_start_kib / 1024)
         ]
+        if self.idle_cpu_ms_per_s is not None:
+            rows.append(("idle CPU ms/s", *self.idle_cpu_ms_per_s))
         for done in self.passes:
             a, b = done.sides
             where = f"warm poll, {done.spacing_ms:g} ms apart"
