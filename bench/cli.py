@@ -8,7 +8,14 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from bench.options import DEFAULT_PROVIDER_CMD, OptionError, Options, parse_env, parse_scenarios
+from bench.options import (
+    DEFAULT_PROVIDER_CMD,
+    OptionError,
+    Options,
+    parse_env,
+    parse_scenarios,
+    parse_spacings,
+)
 from bench.run import run
 
 __all__ = ["main"]
@@ -28,6 +35,12 @@ at the fixed path /var/run/secrets/kubernetes.io/serviceaccount, given here in a
       exec /usr/local/bin/vault-csi-provider -endpoint={socket} -vault-addr={vault_addr} \
          -health-addr=127.0.0.1:0 -log-level=info"' \
     --provider-env KUBERNETES_SERVICE_HOST={kube_host} --provider-env KUBERNETES_SERVICE_PORT={kube_port}
+
+side by side with it (--compare-cmd takes the same placeholders and gets its own socket and proxy;
+warm polls go to both interleaved, one pass per --compare-spacings-ms value, and the table prints
+ours/theirs; the same scenarios then run against it, e excepted):
+  python -m bench --kube-kit --compare-cmd 'unshare -m sh -c "..." (as above)' \
+    --compare-env KUBERNETES_SERVICE_HOST={kube_host} --compare-env KUBERNETES_SERVICE_PORT={kube_port}
 """
 
 
@@ -68,6 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", default=defaults.json_path, metavar="PATH", help="where to write the JSON")
     parser.add_argument("--provider-log", metavar="PATH", help="keep the provider's log here")
+    parser.add_argument(
+        "--compare-cmd",
+        metavar="CMD",
+        help="a second provider (same placeholders) polled interleaved with the first; prints ratios",
+    )
+    parser.add_argument(
+        "--compare-env", action="append", default=[], metavar="K=V", help="its extra environment (repeatable)"
+    )
+    parser.add_argument(
+        "--compare-spacings-ms",
+        default="0,250",
+        metavar="MS,...",
+        help="one interleaved warm-poll pass per value: milliseconds between consecutive polls",
+    )
+    parser.add_argument("--compare-log", metavar="PATH", help="keep the second provider's log here")
     return parser
 
 
@@ -88,6 +116,10 @@ def _options(argv: Sequence[str] | None) -> Options:
         kube_kit=args.kube_kit,
         json_path=args.json,
         provider_log=args.provider_log,
+        compare_cmd=args.compare_cmd,
+        compare_env=parse_env(args.compare_env),
+        compare_spacings_ms=parse_spacings(args.compare_spacings_ms),
+        compare_log=args.compare_log,
     )
     if args.quick:
         options = options.quickened()

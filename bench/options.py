@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 __all__ = [
     "ALL_SCENARIOS",
@@ -19,7 +20,9 @@ __all__ = [
     "Options",
     "expand_template",
     "parse_env",
+    "parse_numbers",
     "parse_scenarios",
+    "parse_spacings",
 ]
 
 ALL_SCENARIOS = ("a", "b", "c", "d", "e")
@@ -37,6 +40,8 @@ MAX_POLLS = 100_000
 MAX_STORM_PODS = 1_000
 MAX_PODS = 20_000
 MAX_CONCURRENCY = 64
+
+N = TypeVar("N", int, float)
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -63,6 +68,11 @@ class Options:
     kube_kit: bool = False
     json_path: str = "bench-results.json"
     provider_log: str | None = None
+    # Side by side (`--compare-cmd`): a second provider, polled interleaved with the first.
+    compare_cmd: str | None = None
+    compare_env: tuple[tuple[str, str], ...] = ()
+    compare_spacings_ms: tuple[float, ...] = (0.0, 250.0)
+    compare_log: str | None = None
     quick: bool = False
     python: str = sys.executable
 
@@ -92,12 +102,18 @@ class Options:
         for flag, (value, low, high) in limits.items():
             if not low <= value <= high:
                 raise OptionError(f"{flag} must be between {low} and {high}, got {value}")
-        names = set(_PLACEHOLDER.findall(self.provider_cmd))
-        for _, env_value in self.provider_env:
+        if any(not 0 <= spacing <= 10_000 for spacing in self.compare_spacings_ms):
+            raise OptionError(
+                f"--compare-spacings-ms must lie between 0 and 10000, got {self.compare_spacings_ms}"
+            )
+        names = set(_PLACEHOLDER.findall(self.provider_cmd + (self.compare_cmd or "")))
+        for _, env_value in (*self.provider_env, *self.compare_env):
             names |= set(_PLACEHOLDER.findall(env_value))
         if names & KUBE_KIT_PLACEHOLDERS and not self.kube_kit:
             used = ", ".join(sorted("{" + name + "}" for name in names & KUBE_KIT_PLACEHOLDERS))
-            raise OptionError(f"--provider-cmd/--provider-env use {used}, which only --kube-kit provides")
+            raise OptionError(
+                f"--provider-cmd/--compare-cmd and their env use {used}, which only --kube-kit provides"
+            )
 
 
 def parse_scenarios(text: str) -> tuple[str, ...]:
@@ -109,6 +125,22 @@ def parse_scenarios(text: str) -> tuple[str, ...]:
             f"--scenarios takes a comma-separated subset of {','.join(ALL_SCENARIOS)}, got {text!r}"
         )
     return tuple(name for name in ALL_SCENARIOS if name in wanted)
+
+
+def parse_numbers(text: str, convert: Callable[[str], N], flag: str, what: str) -> tuple[N, ...]:
+    """`10,50` -> (10, 50) through `convert`; `OptionError` naming `flag` and `what` it takes otherwise."""
+    try:
+        numbers = tuple(convert(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        numbers = ()
+    if not numbers:
+        raise OptionError(f"{flag} takes comma-separated {what}, got {text!r}")
+    return numbers
+
+
+def parse_spacings(text: str) -> tuple[float, ...]:
+    """`0,250` -> (0.0, 250.0): milliseconds between polls, one interleaved pass each."""
+    return parse_numbers(text, float, "--compare-spacings-ms", "milliseconds")
 
 
 def parse_env(items: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -53,6 +53,7 @@ class Report:
     provider_exit_code: int | None = None
     aborted: str | None = None
     notes: list[str] = field(default_factory=list)
+    comparison: dict[str, Any] | None = None  # `--compare-cmd`: see bench.compare_report
 
 
 def _ms(summary: Summary | None, attribute: str) -> str:
@@ -211,6 +212,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "host": report.host,
         "aborted": report.aborted,
         "notes": report.notes,
+        "comparison": report.comparison,
         "definitions": DEFINITIONS,
     }
 

@@ -15,12 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import layout
 from bench.audit import AuditLog
 from bench.backends import Backends, start_backends
+from bench.compare import Pass, Side, idle_cpu, interleaved_pass
+from bench.compare_report import Comparison, format_comparison
 from bench.kube_kit import KubeKit, start_kube_kit
 from bench.measure import Probe, ScenarioResult
 from bench.options import Options, expand_template
@@ -29,13 +32,15 @@ from bench.proxy import TimingProxy
 from bench.report import Report, format_report, write_json
 from bench.scenarios import SCENARIOS, Bench
 from bench.stats import summarize
-from bench.workload import Driver, PodFactory
+from bench.workload import Driver, Pod, PodFactory
 
 __all__ = ["run"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Version calls timed before the scenarios: the gRPC round trip without any Vault work.
 _VERSION_CALLS = 100
+# --compare-cmd: how long both providers sit idle to measure what they burn between polls.
+_IDLE_SECONDS = 10.0
 
 
 def say(text: str) -> None:
@@ -82,6 +87,11 @@ def run(options: Options) -> int:
         say(f"starting the provider: {command}")
         provider.start()
         rss_start = provider.sample().rss_kib
+        other = (
+            _start_compare(stack, options, values, scratch, backends.bao.address)
+            if options.compare_cmd
+            else None
+        )
 
         driver = Driver(socket_path)
         stack.callback(driver.close)
@@ -92,17 +102,27 @@ def run(options: Options) -> int:
         volumes = scratch / "volumes"
         bench = Bench(options, backends, PodFactory(backends.issuer), driver, probe, volumes)
 
-        results: list[ScenarioResult] = []
-        aborted = None
-        for key in options.scenarios:
-            say(f"scenario {key}")
-            try:
-                result = SCENARIOS[key](bench)
-            except ProviderFailed as exc:
-                aborted = f"scenario {key}: {exc}"
-                break
-            results.append(result)
-            say(_progress(result))
+        comparison = None
+        if other is not None:
+            comparison = Comparison(other.command, other.provider.runtime, rss_start, other.rss_start_kib)
+            ours = Side("ours", provider, driver, proxy, _compare_pod(bench, "cmp-ours"))
+            theirs = Side(
+                "theirs", other.provider, other.driver, other.proxy, _compare_pod(bench, "cmp-theirs")
+            )
+            say(f"both idle for {_IDLE_SECONDS:g} s")
+            comparison.idle_cpu_ms_per_s = idle_cpu((ours, theirs), _IDLE_SECONDS)
+            comparison.passes = _passes(options, (ours, theirs))
+        results, aborted = _scenarios(bench, options.scenarios)
+        if other is not None and comparison is not None and not aborted:
+            # The same scenarios against the second provider, one after the other (e is ours alone).
+            theirs_bench = replace(
+                bench,
+                driver=other.driver,
+                probe=Probe(audit, other.proxy, other.provider, kube.api_calls if kube is not None else None),
+                volumes=scratch / "volumes-compare",
+            )
+            keys = tuple(key for key in options.scenarios if key != "e")
+            comparison.scenarios, aborted = _scenarios(theirs_bench, keys, label="second provider ")
 
         report = Report(
             command=command,
@@ -119,14 +139,81 @@ def run(options: Options) -> int:
         )
         driver.close()
         report.provider_exit_code = provider.stop()
+        if other is not None:
+            other.driver.close()
+            other.provider.stop()
         report.duration_seconds = time.monotonic() - began
         print(format_report(report), flush=True)
+        if comparison is not None:
+            print(format_comparison(comparison, results), flush=True)
+            report.comparison = comparison.to_json(results)
         written = write_json(options.json_path, report)
         say(f"JSON written to {written}")
         if aborted:
             print(f"\nprovider log tail:\n{provider.log_tail()}", file=sys.stderr)
             return 1
     return 0
+
+
+def _scenarios(
+    bench: Bench, keys: tuple[str, ...], label: str = ""
+) -> tuple[list[ScenarioResult], str | None]:
+    """Run `keys` in order; stop at the first provider failure and say where."""
+    results: list[ScenarioResult] = []
+    for key in keys:
+        say(f"{label}scenario {key}")
+        try:
+            result = SCENARIOS[key](bench)
+        except ProviderFailed as exc:
+            return results, f"{label}scenario {key}: {exc}"
+        results.append(result)
+        say(_progress(result))
+    return results, None
+
+
+@dataclass
+class _Other:
+    """The second provider of `--compare-cmd`, with its own socket, proxy and driver channel."""
+
+    command: str
+    provider: ProviderProcess
+    proxy: TimingProxy | None
+    driver: Driver
+    rss_start_kib: int
+
+
+def _start_compare(
+    stack: contextlib.ExitStack, options: Options, values: dict[str, str], scratch: Path, bao_address: str
+) -> _Other:
+    assert options.compare_cmd is not None
+    # Its own proxy, so that each provider's overhead is computed from its own Vault requests.
+    proxy = stack.enter_context(TimingProxy(bao_address)) if options.proxy else None
+    socket_path = scratch / "compare.sock"
+    values = values | {"socket": str(socket_path), "vault_addr": proxy.address if proxy else bao_address}
+    command = expand_template(options.compare_cmd, values)
+    env = _provider_env(replace(options, provider_env=options.compare_env), values)
+    log_path = Path(options.compare_log) if options.compare_log else scratch / "compare.log"
+    provider = ProviderProcess.from_template(command, env, socket_path, log_path)
+    stack.callback(provider.stop)
+    say(f"starting the second provider: {command}")
+    provider.start()
+    driver = Driver(socket_path)
+    stack.callback(driver.close)
+    return _Other(command, provider, proxy, driver, provider.sample().rss_kib)
+
+
+def _compare_pod(bench: Bench, name: str) -> Pod:
+    return bench.pods.pod("bench-a", name, "bench-app", layout.static_objects(), bench.volumes / name)
+
+
+def _passes(options: Options, sides: tuple[Side, Side]) -> list[Pass]:
+    passes = []
+    for spacing_ms in options.compare_spacings_ms:
+        say(f"interleaved warm polls (ABBA), {spacing_ms:g} ms apart: {options.polls} rounds")
+        done = interleaved_pass(sides, options.polls, spacing_ms / 1000.0, options.warmup)
+        passes.append(done)
+        say("  " + ", ".join(f"{f.label} p50 {f.latency.p50:.2f} ms" for f in done.sides if f.latency))
+    return passes
 
 
 def _write_key(path: Path) -> Path:

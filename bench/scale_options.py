@@ -10,7 +10,7 @@ import re
 import sys
 from dataclasses import dataclass, replace
 
-from bench.options import DEFAULT_PROVIDER_CMD, OptionError
+from bench.options import DEFAULT_PROVIDER_CMD, OptionError, parse_numbers
 
 __all__ = ["ALL_MODES", "OptionError", "ScaleOptions", "mode_parameters", "parse_modes", "parse_pods"]
 
@@ -85,13 +85,7 @@ def parse_modes(text: str) -> tuple[str, ...]:
 
 def parse_pods(text: str) -> tuple[int, ...]:
     """`10,50,100` -> (10, 50, 100): pods per node, one step each, in the order given."""
-    try:
-        counts = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise OptionError(f"--pods takes comma-separated pod counts per node, got {text!r}") from None
-    if not counts:
-        raise OptionError(f"--pods takes comma-separated pod counts per node, got {text!r}")
-    return counts
+    return parse_numbers(text, int, "--pods", "pod counts per node")
 
 
 def mode_parameters(mode: str, refresh_interval: str) -> dict[str, str]:

@@ -5,18 +5,21 @@ calls (get and create a Secret, create a service-account token), and the officia
 client costs tens of MiB and a second of import on every node (measured in the
 README's deployment notes). Only `process` and the HMAC key source use it at
 start-up; the Mount path touches it only with the opt-in TokenRequest fallback.
+It speaks through urllib3, which the Vault client loads anyway: `requests` on top
+would add about 4 MiB to every node's RSS for three calls.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+import urllib3
 
 from provider.errors import KubernetesUnavailable, PermissionDenied
 from provider.mount.pod_tokens import TokenRequester
@@ -88,7 +91,14 @@ class KubeClient:
     base_url: str
     files: ServiceAccountFiles
     timeout: float = 10.0
-    _session: requests.Session = field(default_factory=requests.Session, repr=False)
+    ca_cert: str | None = None  # None: the system's CAs
+    _pool: urllib3.PoolManager = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.ca_cert:
+            self._pool = urllib3.PoolManager(maxsize=2, cert_reqs="CERT_REQUIRED", ca_certs=self.ca_cert)
+        else:
+            self._pool = urllib3.PoolManager(maxsize=2)
 
     @classmethod
     def in_cluster(cls, environ: Mapping[str, str] | None = None) -> KubeClient | None:
@@ -99,10 +109,7 @@ class KubeClient:
             return None
         files = ServiceAccountFiles(Path(env.get(SERVICE_ACCOUNT_DIR_ENV, SERVICE_ACCOUNT_DIR)))
         host = f"[{host}]" if ":" in host else host
-        client = cls(f"https://{host}:{port}", files)
-        client._session.trust_env = False
-        client._session.verify = str(files.ca_cert)
-        return client
+        return cls(f"https://{host}:{port}", files, ca_cert=str(files.ca_cert))
 
     def own_namespace(self, environ: Mapping[str, str] | None = None) -> str:
         """The provider pod's namespace: POD_NAMESPACE (downward API), else the token's namespace file."""
@@ -164,22 +171,26 @@ class KubeClient:
             raise KubeError(
                 f"cannot {what.action}: no service-account token at {self.files.token} ({exc.strerror})"
             ) from None
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            response = self._session.request(
+            response = self._pool.request(
                 method,
                 self.base_url + path,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                json=body,
+                headers=headers,
+                body=json.dumps(body).encode() if body is not None else None,
                 timeout=self.timeout,
+                retries=False,
             )
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             unreachable = f"the Kubernetes API at {self.base_url} is unreachable ({type(exc).__name__})"
             raise KubeError(f"cannot {what.action}: {unreachable}") from None
         try:
-            answer = response.json()
+            answer = json.loads(response.data)
         except (ValueError, RecursionError):
             answer = {}
-        status = response.status_code
+        status = response.status
         if status < 300 and isinstance(answer, dict):
             return answer
         reason = answer.get("message", "") if isinstance(answer, dict) else ""
@@ -197,7 +208,7 @@ class KubeClient:
         raise KubeError(f"cannot {what.action}: HTTP {status}{detail}", status)
 
     def close(self) -> None:
-        self._session.close()
+        self._pool.clear()
 
 
 def token_requester(kube: KubeClient) -> TokenRequester:
