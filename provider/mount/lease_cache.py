@@ -145,20 +145,24 @@ class LeaseCache:
             return len(self._entries)
 
     def _drop(self, key: LeaseKey) -> None:  # lock held
-        self._entries.pop(key, None)
-        self._used.pop(key, None)
-        self.changes += 1
+        if self._entries.pop(key, None) is not None:
+            self._used.pop(key, None)
+            self.changes += 1
 
     def put(self, key: LeaseKey, held: Held | None) -> None:
         """Keep `held` for `key`; None forgets the key."""
         if self._capacity <= 0:
             return
         with self._lock:
+            if held is None and key not in self._entries:
+                # A read that is not kept, every poll: nothing to forget, no sweep, no state to save.
+                return
             self._drop(key)
             now = self._clock()
             if held is not None:
                 self._entries[key] = held
                 self._used[key] = now
+                self.changes += 1
             for stale in [k for k, v in self._entries.items() if v.expires_at <= now]:
                 self._drop(stale)
             while len(self._entries) > self._capacity:

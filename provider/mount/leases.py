@@ -135,9 +135,12 @@ class LeaseKeeper:
                 if source is not None:
                     return Fetched(held.reply, source, held.static)
             reply = session.send(key.request)
-            held = hold_policy(key.request, reply, self._clock(), self._wall_clock(), refresh_seconds)
-            owner = token_owner(session.token)
-            self._cache.put(key, held and replace(held, owner=owner, checked_at=self._clock()))
+            now = self._clock()
+            held = hold_policy(key.request, reply, now, self._wall_clock(), refresh_seconds)
+            if held is not None:
+                # Only what is kept needs its token's name; most reads are not kept.
+                held = replace(held, owner=token_owner(session.token), checked_at=now)
+            self._cache.put(key, held)
             return Fetched(reply, "new")
         finally:
             key_lock.lock.release()

@@ -94,10 +94,6 @@ class PodTokens:
         """Whether a Mount without a driver token can get one from the TokenRequest API."""
         return self._token_requester is not None
 
-    def cached(self) -> int:
-        """Tokens held in the cache now (for the metrics, at scrape time)."""
-        return len(self._cache)
-
     def token_for(
         self, config: MountConfig, target: VaultTarget, auth_mount: str, deadline: Deadline
     ) -> PodToken:

@@ -107,7 +107,7 @@ def build_provider(
         refused,
     )
     leases = LeaseKeeper(lease_cache, metrics)
-    metrics.observe_caches(tokens.cached, lease_cache.census)
+    metrics.observe_caches(tokens.cache.__len__, lease_cache.census)
     mounter = Mounter(settings, vault, hmac_key, fetch_pool, tokens, leases, KvV2Paths(), metrics)
     servicer = ProviderServicer(
         mounter,

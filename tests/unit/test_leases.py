@@ -304,3 +304,16 @@ def test_snapshot_and_restore_keep_order_last_use_and_capacity() -> None:
     assert smaller.restore(snapshot) == 2
     assert [entry.key for entry in smaller.snapshot()] == [lease_key("uid-2"), lease_key("uid-0")]
     assert (smaller.changes, cache.changes, cache.touches) == (0, 3, 1)
+
+
+def test_an_answer_that_is_not_kept_changes_nothing_the_state_writer_sees() -> None:
+    """Forgetting a key that was never kept (every KV read of every poll) is not a change to save."""
+    cache = LeaseCache(10, Clock())
+    cache.put(lease_key("kept"), held())
+    before = cache.changes
+    for _ in range(5):
+        cache.put(lease_key("never-kept"), None)
+    assert cache.changes == before
+    cache.put(lease_key("kept"), None)
+    assert cache.changes == before + 1
+    assert len(cache) == 0
