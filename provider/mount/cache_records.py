@@ -133,11 +133,11 @@ def _typed(hint: Any, value: Any, clocks: Clocks | None) -> Any:
                 return _typed(option, value, clocks)
             except RecordError:
                 continue
-        raise RecordError(f"{value!r:.40} is none of {hint}")
+        raise RecordError(f"{_kind(value)} is none of {hint}")
     if origin is typing.Literal:
         if value in args:
             return value
-        raise RecordError(f"{value!r:.40} is not one of {args}")
+        raise RecordError(f"{_kind(value)} is not one of {args}")
     if origin in (tuple, frozenset) and isinstance(value, list):
         if origin is frozenset:
             return frozenset(_typed(args[0], item, clocks) for item in value)
@@ -151,7 +151,12 @@ def _typed(hint: Any, value: Any, clocks: Clocks | None) -> Any:
         return float(value)
     if hint in (str, int, bool) and type(value) is hint:
         return value
-    raise RecordError(f"{value!r:.40} is not a {hint}")
+    raise RecordError(f"{_kind(value)} is not a {hint}")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, never what it says: records hold tokens and secrets."""
+    return f"a {type(value).__name__} value"
 
 
 def _dataclass(cls: type, value: Any, clocks: Clocks | None) -> Any:

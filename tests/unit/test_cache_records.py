@@ -105,17 +105,17 @@ def test_a_key_with_new_kinds_of_fields_round_trips_without_a_change() -> None:
         ),
         pytest.param(
             {"scope": 3, "kind": "pod", "ttl": 1, "request": None},
-            "3 is not a <class 'str'>",
+            "a int value is not a <class 'str'>",
             id="a-number-for-a-string",
         ),
         pytest.param(
             {"scope": "s", "kind": "node", "ttl": 1, "request": None},
-            "'node' is not one of ('pod', 'workload')",
+            "a str value is not one of ('pod', 'workload')",
             id="a-literal-out-of-range",
         ),
         pytest.param(
             {"scope": "s", "kind": "pod", "ttl": True, "request": None},
-            "True is none of int | None",
+            "a bool value is none of int | None",
             id="a-boolean-for-an-int",
         ),
         pytest.param("not an object", "the fields of FutureKey differ", id="not-an-object"),
