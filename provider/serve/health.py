@@ -15,9 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from provider.serve.health_probe import check_health
 from provider.serve.metrics import Metrics
 
 __all__ = ["HealthServer", "parse_address"]
@@ -41,8 +39,7 @@ class HealthServer:
     def __init__(self, address: str, socket_path: Path, metrics: Metrics) -> None:
         self._bind = parse_address(address)
         self._metrics = metrics
-        self._channel = grpc.insecure_channel(f"unix://{socket_path}")
-        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._socket_path = str(socket_path)
         self._draining = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         metrics.observe_readiness(lambda: not self._draining.is_set() and self._probe() is None)
@@ -90,7 +87,6 @@ class HealthServer:
                 self._httpd.socket.shutdown(socket.SHUT_RDWR)
             self._httpd.shutdown()
             self._httpd.server_close()
-        self._channel.close()
 
     def answer(self, path: str) -> tuple[int, str, bytes]:
         route = path.split("?", 1)[0]
@@ -114,12 +110,4 @@ class HealthServer:
 
     def _probe(self) -> str | None:
         """None when our gRPC server answers SERVING over its socket, else why not."""
-        try:
-            answer = self._health.Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=PROBE_TIMEOUT_SECONDS
-            )
-        except grpc.RpcError as exc:
-            return f"gRPC server not answering: {exc.code().name}"
-        if answer.status != health_pb2.HealthCheckResponse.SERVING:
-            return f"gRPC server is {health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)}"
-        return None
+        return check_health(self._socket_path, PROBE_TIMEOUT_SECONDS)

@@ -5,8 +5,7 @@ it), all served by one gRPC server. Each lives on a hostPath shared with the dri
 and with the next provider pod during an update. It is created owner-only from the
 first instant, under a private name, and then renamed over the endpoint: the path
 never disappears while an old provider hands over, a stale file is replaced only if
-it is a socket, and gRPC's own clean-up at shutdown (it unlinks the path it bound,
-whoever owns that path by then) only ever touches our private name. On exit we
+it is a socket, and a private name left by a failed start is removed. On exit we
 remove an endpoint only if it is still the socket we created.
 """
 
@@ -16,25 +15,29 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from provider import PROVIDER_NAME, __version__
 from provider.serve.composition import Provider, StartupError
 from provider.serve.health import HealthServer
+from provider.serve.health_service import HealthService
+from provider.serve.rpc_connection import Limits
+from provider.serve.rpc_server import Method, RpcServer
+from provider.serve.servicer import ProviderServicer
 from provider.settings import Settings
-from provider.v1alpha1 import service_pb2_grpc
+from provider.v1alpha1 import service_pb2
 
-__all__ = ["ProviderServer", "SocketError"]
+__all__ = ["MAX_REQUEST_BYTES", "ProviderServer", "SocketError", "methods_for"]
 
 log = logging.getLogger("provider.server")
 
 SOCKET_MODE = 0o600
+# gRPC's default receive limit; the driver's requests (attributes, secrets) are far smaller.
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 class SocketError(StartupError):
@@ -77,6 +80,17 @@ class _Endpoint:
         self.identity: _SocketIdentity | None = None
 
 
+def methods_for(servicer: ProviderServicer, health: HealthService) -> dict[str, Method]:
+    """The gRPC methods a provider socket answers, by their HTTP/2 paths."""
+    return {
+        "/v1alpha1.CSIDriverProvider/Version": Method(
+            service_pb2.VersionRequest.FromString, servicer.Version
+        ),
+        "/v1alpha1.CSIDriverProvider/Mount": Method(service_pb2.MountRequest.FromString, servicer.Mount),
+        "/grpc.health.v1.Health/Check": Method(health_pb2.HealthCheckRequest.FromString, health.Check),
+    }
+
+
 class ProviderServer:
     """The gRPC server on its unix sockets (-endpoint, -also-serve-as), serving what `composition` built."""
 
@@ -87,14 +101,15 @@ class ProviderServer:
         self._path = self._endpoints[0].path
         self._provider = provider
         self.metrics = provider.metrics
+        self._health = HealthService()
         # Workers beyond the Mount slots keep Version and health answering while Mounts wait.
-        self._server = grpc.server(
-            ThreadPoolExecutor(settings.max_concurrent_mounts + 4, thread_name_prefix="grpc"),
-            options=[("grpc.max_send_message_length", settings.max_response_bytes * 2)],
+        self._server = RpcServer(
+            methods_for(provider.servicer, self._health),
+            workers=settings.max_concurrent_mounts + 4,
+            limits=Limits(
+                max_receive_bytes=MAX_REQUEST_BYTES, max_send_bytes=settings.max_response_bytes * 2
+            ),
         )
-        service_pb2_grpc.add_CSIDriverProviderServicer_to_server(provider.servicer, self._server)  # type: ignore[no-untyped-call]
-        self._health = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         self._http = (
             HealthServer(settings.health_addr, self._path, self.metrics) if settings.health_addr else None
         )
@@ -140,18 +155,16 @@ class ProviderServer:
             log.info("serving %s %s on %s", PROVIDER_NAME, __version__, endpoint.path)
 
     def _bind(self, endpoint: _Endpoint) -> None:
-        # grpcio reports a failed bind (a path over the 107 bytes of sun_path, a
-        # directory we cannot write) as 0 or as a RuntimeError, depending on its version.
         try:
-            bound = self._server.add_insecure_port(f"unix://{endpoint.private}")
-        except RuntimeError:
-            bound = 0
-        if not bound:
+            self._server.listen(str(endpoint.private))
+        except OSError:
+            # A path over the 107 bytes of sun_path, or a directory we cannot write.
+            self._server.stop(0)
             for other in self._endpoints:
                 other.private.unlink(missing_ok=True)
             raise SocketError(
                 f"cannot listen on {endpoint.private}: is its directory writable, the path at most 107 bytes?"
-            )
+            ) from None
 
     def stop(self, grace_seconds: float) -> None:
         """Refuse new RPCs, let in-flight Mounts finish within the grace, then clean up."""
@@ -162,7 +175,9 @@ class ProviderServer:
         self._remove_socket_if_ours()
 
     def _release(self, grace_seconds: float) -> None:
-        self._server.stop(grace_seconds).wait()
+        self._server.stop(grace_seconds)
+        for endpoint in self._endpoints:
+            endpoint.private.unlink(missing_ok=True)  # only still there when start failed
         if self._http is not None:
             self._http.stop()
         self._provider.close()

@@ -13,8 +13,6 @@ import time
 import traceback
 from typing import Any
 
-import grpc
-
 from provider import PROVIDER_NAME, __version__
 from provider.errors import (
     Cancelled,
@@ -39,7 +37,8 @@ from provider.request.mount_request import (
 from provider.serve.audit import AuditSink
 from provider.serve.metrics import Metrics
 from provider.serve.parameter_warnings import UnknownParameterWarnings
-from provider.v1alpha1 import service_pb2, service_pb2_grpc
+from provider.serve.rpc_status import CallContext, StatusCode
+from provider.v1alpha1 import service_pb2
 from provider.vault.deadline import Deadline
 
 __all__ = ["API_VERSION", "CODES", "ProviderServicer", "status_for"]
@@ -48,29 +47,31 @@ API_VERSION = "v1alpha1"
 # A Kubernetes Secret holds at most 1 MiB; the driver warns above that too.
 SECRET_SYNC_LIMIT_BYTES = 1024 * 1024
 
-CODES: dict[type[ProviderError], grpc.StatusCode] = {
-    InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    SecretNotFound: grpc.StatusCode.NOT_FOUND,
-    VaultRejected: grpc.StatusCode.FAILED_PRECONDITION,
-    VaultUnavailable: grpc.StatusCode.UNAVAILABLE,
-    KubernetesUnavailable: grpc.StatusCode.UNAVAILABLE,
-    ResponseTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
-    Cancelled: grpc.StatusCode.CANCELLED,
+CODES: dict[type[ProviderError], StatusCode] = {
+    InvalidRequest: StatusCode.INVALID_ARGUMENT,
+    PermissionDenied: StatusCode.PERMISSION_DENIED,
+    SecretNotFound: StatusCode.NOT_FOUND,
+    VaultRejected: StatusCode.FAILED_PRECONDITION,
+    VaultUnavailable: StatusCode.UNAVAILABLE,
+    KubernetesUnavailable: StatusCode.UNAVAILABLE,
+    ResponseTooLarge: StatusCode.RESOURCE_EXHAUSTED,
+    DeadlineExceeded: StatusCode.DEADLINE_EXCEEDED,
+    Cancelled: StatusCode.CANCELLED,
 }
 
 log = logging.getLogger("provider.mount")
 
 
-def status_for(error: ProviderError) -> grpc.StatusCode:
+def status_for(error: ProviderError) -> StatusCode:
     for cls in type(error).__mro__:
         if cls in CODES:
             return CODES[cls]
-    return grpc.StatusCode.INTERNAL
+    return StatusCode.INTERNAL
 
 
-class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
+class ProviderServicer:
+    """The v1alpha1.CSIDriverProvider methods, served by `rpc_server`."""
+
     def __init__(
         self,
         mounter: Mounter,
@@ -91,18 +92,18 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         self._slots = threading.BoundedSemaphore(max_concurrent_mounts)
         self._parameter_warnings = UnknownParameterWarnings()
 
-    def Version(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def Version(self, request: Any, context: CallContext) -> Any:
         return service_pb2.VersionResponse(
             version=API_VERSION, runtime_name=PROVIDER_NAME, runtime_version=__version__
         )
 
-    def Mount(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def Mount(self, request: Any, context: CallContext) -> Any:
         started = time.monotonic()
         deadline = Deadline(context.time_remaining())
         context.add_callback(deadline.cancel)
         config: MountConfig | None = None
         result: MountResult | None = None
-        code = grpc.StatusCode.OK
+        code = StatusCode.OK
         self._metrics.mounts_in_flight.inc()
         try:
             config = parse_mount_request(
@@ -125,7 +126,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         except Exception as exc:
             # A bug of ours: keep serving. Log where it happened but not the exception's
             # text, which could quote request data.
-            code = grpc.StatusCode.INTERNAL
+            code = StatusCode.INTERNAL
             where = "".join(traceback.format_tb(exc.__traceback__))
             log.error("unexpected %s in Mount\n%s", type(exc).__name__, where)
             context.abort(code, "internal error in the Vault provider; see the provider's log")
@@ -139,7 +140,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
         request: Any,
         config: MountConfig | None,
         result: MountResult | None,
-        code: grpc.StatusCode,
+        code: StatusCode,
         seconds: float,
     ) -> None:
         """The Mount's one log line, its metrics and its audit record."""
@@ -166,7 +167,7 @@ class ProviderServicer(service_pb2_grpc.CSIDriverProviderServicer):
                 spc,
                 code.name,
                 seconds,
-                result.records if result and code == grpc.StatusCode.OK else None,
+                result.records if result and code == StatusCode.OK else None,
                 config.objects if config else (),
             )
 

@@ -13,7 +13,6 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,10 @@ from fake_vault import FakeVault
 from devkit import ServiceAccountTokenIssuer
 from provider.request.mount_request import MountConfig, parse_mount_request
 from provider.serve.composition import Provider, build_provider
+from provider.serve.health_service import HealthService
+from provider.serve.rpc_connection import Limits
+from provider.serve.rpc_server import RpcServer
+from provider.serve.server import MAX_REQUEST_BYTES, methods_for
 from provider.settings import Settings, parse_settings
 from provider.tools.driver import PodInfo, build_mount_payload
 from provider.v1alpha1 import service_pb2, service_pb2_grpc
@@ -98,18 +101,17 @@ class Call:
 
 @contextmanager
 def serving(provider: Provider) -> Iterator[Callable[[Any], Call]]:
-    """The servicer on a gRPC server in this process, on a unix socket; yields `mount(request) -> Call`.
+    """The servicer on our gRPC server in this process, on a unix socket; yields `mount(request) -> Call`.
 
-    A real server rather than grpc_testing's: its status reaches the caller only after
-    the handler has finished (log line, metrics, audit record included).
+    The provider's own server, asked by grpcio's client: its status reaches the caller
+    only after the handler has finished (log line, metrics, audit record included).
     """
     with tempfile.TemporaryDirectory(prefix="inprocess-") as directory:
-        server = grpc.server(ThreadPoolExecutor(4))
-        service_pb2_grpc.add_CSIDriverProviderServicer_to_server(provider.servicer, server)  # type: ignore[no-untyped-call]
-        address = f"unix://{directory}/vault.sock"
-        server.add_insecure_port(address)
+        limits = Limits(max_receive_bytes=MAX_REQUEST_BYTES, max_send_bytes=16 * 1024 * 1024)
+        server = RpcServer(methods_for(provider.servicer, HealthService()), workers=4, limits=limits)
+        server.listen(f"{directory}/vault.sock")
         server.start()
-        channel = grpc.insecure_channel(address)
+        channel = grpc.insecure_channel(f"unix://{directory}/vault.sock")
         stub = service_pb2_grpc.CSIDriverProviderStub(channel)  # type: ignore[no-untyped-call]
 
         def mount(request: Any, timeout: float = 10.0) -> Call:
@@ -122,4 +124,4 @@ def serving(provider: Provider) -> Iterator[Callable[[Any], Call]]:
             yield mount
         finally:
             channel.close()
-            server.stop(None).wait()
+            server.stop(None)
