@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from urllib.parse import quote, unquote
 
+from provider.serve.rpc_status import StatusCode
+
 __all__ = [
     "CONTENT_TYPE",
     "WireError",
@@ -32,6 +34,10 @@ _PLAIN = "".join(chr(c) for c in range(0x20, 0x7F) if c != 0x25)
 class WireError(ValueError):
     """The bytes are not a gRPC message we accept; the text says why, for the status."""
 
+    def __init__(self, message: str, code: StatusCode = StatusCode.INTERNAL) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 def frame(message: bytes) -> bytes:
     return _PREFIX.pack(0, len(message)) + message
@@ -43,7 +49,9 @@ def unframe(body: bytes) -> bytes:
         raise WireError("the request carries no complete gRPC message")
     compressed, length = _PREFIX.unpack_from(body)
     if compressed:
-        raise WireError("compressed messages are not supported; send them uncompressed")
+        raise WireError(
+            "compressed messages are not supported; send them uncompressed", StatusCode.UNIMPLEMENTED
+        )
     if len(body) != _PREFIX.size + length:
         raise WireError("a unary call carries exactly one message")
     return body[_PREFIX.size :]

@@ -36,9 +36,9 @@ __all__ = ["Connection", "Limits", "Method"]
 log = logging.getLogger("provider.rpc")
 
 _RECEIVE_BYTES = 256 * 1024
+_WINDOW_BYTES = 1024 * 1024
 _SETTINGS: dict[h2.settings.SettingCodes | int, int] = {
     h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 256,
-    h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1024 * 1024,
     h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
 }
 
@@ -94,6 +94,10 @@ class Connection:
         try:
             with self._lock:
                 self._h2.initiate_connection()
+                # Streams keep HTTP/2's 64 KiB window, topped up as h2 sees half of it used
+                # (grpc-core did not honour a larger INITIAL_WINDOW_SIZE); the connection's is
+                # wider so many Mounts' requests can arrive at once.
+                self._h2.increment_flow_control_window(_WINDOW_BYTES - 65535)
                 self._flush()
             while data := self._sock.recv(_RECEIVE_BYTES):
                 for call in self._receive(data):
@@ -183,6 +187,8 @@ class Connection:
         try:
             try:
                 request = method.decode(grpc_wire.unframe(bytes(call.body)))
+            except grpc_wire.WireError as exc:
+                raise RpcAbort(exc.code, str(exc)) from None
             except Exception:
                 raise RpcAbort(StatusCode.INTERNAL, "cannot parse the request message") from None
             payload = grpc_wire.frame(method.handle(request, call.context).SerializeToString())
