@@ -1,18 +1,21 @@
 """`python -m bench.vault_clients`: the provider's Vault client against hvac, CPU per request and import cost.
 
 The question it answers: should the product speak Vault's API through hvac (which the
-design card names) instead of its own client over urllib3? A small Vault stand-in runs in
+design card names) instead of its own client? And what does our own HTTP/1.1 transport save
+over the urllib3 one it replaced? A small Vault stand-in runs in
 a child process (so its CPU is not the client's) and answers every GET with the same
 KV v2 secret over keep-alive HTTP/1.1. Each client reads it `--requests` times in one
 thread; the figure is this process's CPU (user+system) per request, and the wall time.
 
-    ours             provider.vault.client.VaultClient over its urllib3 transport
+    ours             provider.vault.client.VaultClient over its HTTP/1.1 transport (production)
+    ours+urllib3     the same client over a urllib3 pool (the transport before lean-http, kept
+                     here, happy path only, as the comparison)
     hvac             hvac.Client, its default JSONAdapter (requests.Session)
     hvac+urllib3     hvac.Client with an Adapter of our own over a urllib3 pool: hvac's seam,
                      without requests, the fastest way hvac can be carried here
 
 Then, in fresh interpreters, the RSS and import time each one adds on top of what the
-provider already imports (grpc, urllib3, yaml).
+provider already imports (grpc, yaml; urllib3 too, for the rows that need it).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from provider.vault.client import Uncounted, VaultClient
 from provider.vault.deadline import Deadline
 from provider.vault.retry import RetryPolicy
 from provider.vault.target import VaultTarget
-from provider.vault.transport import urllib3_transports
+from provider.vault.transport import HttpRequest, HttpResponse, Transport, http11_transports
 
 __all__ = ["main"]
 
@@ -62,11 +65,39 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 """
 
-_IMPORT_BASE = "import grpc, urllib3, yaml"
+_IMPORT_BASE = "import grpc, yaml"
 _IMPORTS = {
     "ours": "import provider.vault.client, provider.vault.transport",
+    "urllib3": "import urllib3",
     "hvac": "import hvac",
 }
+
+
+class Urllib3Transport:
+    """The Transport seam over a urllib3 pool, as the provider had it before lean-http (no error mapping)."""
+
+    def __init__(self, target: VaultTarget) -> None:
+        self._pool = urllib3.connection_from_url(target.address, maxsize=4)
+
+    def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        response = self._pool.urlopen(
+            request.method,
+            request.path,
+            body=request.body,
+            headers=dict(request.headers),
+            retries=False,
+            redirect=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            preload_content=False,
+        )
+        try:
+            body = b"".join(iter(lambda: response.read1(64 * 1024), b""))
+        finally:
+            response.release_conn()
+        return HttpResponse(response.status, response.headers, body)
+
+    def close(self) -> None:
+        self._pool.close()
 
 
 class Urllib3Adapter(hvac.adapters.Adapter):  # type: ignore[misc]
@@ -98,8 +129,8 @@ class Urllib3Adapter(hvac.adapters.Adapter):  # type: ignore[misc]
         return json.loads(answer.data) if answer.data else None
 
 
-def _ours(address: str) -> Callable[[], object]:
-    client = VaultClient(urllib3_transports(pool_size=4), Uncounted(), RetryPolicy())
+def _ours(address: str, transports: Callable[[VaultTarget], Transport]) -> Callable[[], object]:
+    client = VaultClient(transports, Uncounted(), RetryPolicy())
     target = VaultTarget(address=address, address_source="flag")
     request = VaultRequest("GET", "/v1/secret/data/app")
     return lambda: client.send(target, request, Deadline(10.0), _TOKEN)
@@ -146,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         assert server.stdout is not None
         address = f"http://127.0.0.1:{server.stdout.readline().strip()}"
         clients = {
-            "ours": _ours(address),
+            "ours": _ours(address, http11_transports(pool_size=4)),
+            "ours+urllib3": _ours(address, Urllib3Transport),
             "hvac": _hvac(address, None),
             "hvac+urllib3": _hvac(address, Urllib3Adapter),
         }

@@ -26,7 +26,7 @@ from provider.settings import Settings
 from provider.vault.client import VaultClient
 from provider.vault.kv_paths import KvV2Paths
 from provider.vault.retry import RetryPolicy
-from provider.vault.transport import TransportFactory, urllib3_transports
+from provider.vault.transport import TransportFactory, http11_transports
 
 if TYPE_CHECKING:
     # Imported for real only with -state-dir: it brings `cryptography`.
@@ -74,8 +74,8 @@ class Provider:
 
 
 def vault_transports(settings: Settings) -> TransportFactory:
-    """The transports of a serving provider: urllib3 pools, a connection per Mount slot or fetch worker."""
-    return urllib3_transports(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS))
+    """The transports of a serving provider: HTTP/1.1 pools, a connection per Mount slot or fetch worker."""
+    return http11_transports(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS))
 
 
 def build_provider(

@@ -51,6 +51,3 @@ def configure(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
-    # urllib3 repeats what provider.vault already logs, and warns about certificate
-    # details on name mismatches that our error message reports anyway.
-    logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -39,7 +39,7 @@ from provider.tools.lint_sync import secret_object_problems, unknown_parameter_w
 from provider.tools.lint_vault import DryRun, dry_run
 from provider.vault.client import Uncounted, VaultClient
 from provider.vault.retry import RetryPolicy
-from provider.vault.transport import urllib3_transports
+from provider.vault.transport import http11_transports
 
 __all__ = ["main"]
 
@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return USAGE
     client = (
-        VaultClient(urllib3_transports(pool_size=2), Uncounted(), RetryPolicy()) if dry is not None else None
+        VaultClient(http11_transports(pool_size=2), Uncounted(), RetryPolicy()) if dry is not None else None
     )
     status = OK
     for name in args.files:

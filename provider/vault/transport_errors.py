@@ -1,6 +1,6 @@
-"""urllib3, socket and ssl failures → our errors, with one walk along an exception's causes.
+"""Socket, ssl and HTTP/1.1 failures → our errors, with one walk along an exception's causes.
 
-Only the urllib3 transport raises these exceptions, so only it calls here. Whether a
+Only the HTTP/1.1 transport raises these exceptions, so only it calls here. Whether a
 failure is worth a retry is decided now, where the kind of failure is still known:
 refused and reset connections and cut-off answers are; TLS failures, unknown hosts
 and timeouts (the deadline is spent) are not.
@@ -12,10 +12,9 @@ import socket
 import ssl
 from collections.abc import Iterator
 
-import urllib3
-from urllib3.util.ssl_match_hostname import CertificateError as MatchHostnameError
-
 from provider.errors import DeadlineExceeded, ProviderError, VaultRejected, VaultUnavailable
+from provider.vault.endpoint import ConnectFailed, ConnectTimeout
+from provider.vault.http11 import AnswerBroken
 from provider.vault.target import VaultTarget
 
 __all__ = ["causes", "os_reason", "transport_error"]
@@ -32,38 +31,36 @@ def transport_error(target: VaultTarget, exc: Exception, connect_bound: float | 
     not a spent deadline.
     """
     where = target.describe()
-    if connect_bound is not None and isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+    if connect_bound is not None and isinstance(exc, ConnectTimeout):
         return VaultUnavailable(
             f"cannot reach Vault at {where}: no connection within {connect_bound:g} s", retryable=True
         )
-    if isinstance(exc, urllib3.exceptions.SSLError) or _caused_by(exc, ssl.SSLError):
+    if _caused_by(exc, ssl.SSLError):
         server_name = target.tls.server_name
         return VaultRejected(
             f"TLS with Vault at {where} failed using {target.describe_trust()}"
             f"{' and server name ' + server_name if server_name else ''}: {_tls_reason(exc)}"
         )
-    if isinstance(exc, urllib3.exceptions.NameResolutionError) or _caused_by(exc, socket.gaierror):
+    if _caused_by(exc, socket.gaierror):
         # An unknown host stays unknown: not retried.
         return VaultUnavailable(f"cannot reach Vault at {where}: {os_reason(exc)}")
-    if isinstance(exc, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
-        return VaultUnavailable(f"cannot reach Vault at {where}: {os_reason(exc)}", retryable=True)
-    if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
+    if isinstance(exc, TimeoutError):
         return DeadlineExceeded(f"Vault at {where} did not answer within the Mount's deadline")
-    if isinstance(exc, urllib3.exceptions.ProtocolError) and _caused_by(exc, ConnectionError):
+    if isinstance(exc, (ConnectFailed, ConnectionError)):
         return VaultUnavailable(f"cannot reach Vault at {where}: {os_reason(exc)}", retryable=True)
-    if isinstance(exc, (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError)):
+    if isinstance(exc, AnswerBroken):
         return VaultUnavailable(f"Vault at {where} cut its answer off before the end", retryable=True)
     return VaultUnavailable(f"request to Vault at {where} failed: {type(exc).__name__}")
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
-    """`exc`, then what caused it: `__cause__`, `__context__`, or an exception urllib3 keeps in its args."""
+    """`exc`, then what caused it: `__cause__` or `__context__`."""
     current: BaseException | None = exc
     for _ in range(_MAX_CHAIN):
         if current is None:
             return
         yield current
-        current = current.__cause__ or current.__context__ or _exception_in_args(current)
+        current = current.__cause__ or current.__context__
 
 
 def os_reason(exc: BaseException) -> str:
@@ -78,21 +75,8 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return any(isinstance(cause, kind) for cause in causes(exc))
 
 
-def _exception_in_args(exc: BaseException) -> BaseException | None:
-    for arg in exc.args:
-        if isinstance(arg, BaseException):
-            return arg
-        reason = getattr(arg, "reason", None)
-        if isinstance(reason, BaseException):
-            return reason
-    return None
-
-
 def _tls_reason(exc: BaseException) -> str:
     for cause in causes(exc):
-        if isinstance(cause, MatchHostnameError):
-            # urllib3 checks a configured server name itself: "hostname 'x' doesn't match ...".
-            return str(cause)
         if isinstance(cause, ssl.SSLCertVerificationError):
             return str(cause.verify_message or cause.reason or "certificate verification failed")
         if isinstance(cause, ssl.SSLError):

@@ -25,7 +25,7 @@ from provider.errors import DeadlineExceeded, ProviderError, VaultUnavailable
 from provider.serve.composition import Provider, build_provider
 from provider.settings import parse_settings
 from provider.vault.target import VaultTarget
-from provider.vault.transport import HttpRequest, HttpResponse, Transport, urllib3_transports
+from provider.vault.transport import HttpRequest, HttpResponse, Transport, http11_transports
 
 N1, N2, N3 = "http://n1.test:8200", "http://n2.test:8200", "http://n3.test:8200"
 LOGIN = "/v1/auth/kubernetes/login"
@@ -67,7 +67,7 @@ class FakeCluster:
             self.asked.append((address, request.path))
             state = self.state[address]
         if state == "down":
-            # What the urllib3 transport raises for a refused connection.
+            # What the real transport raises for a refused connection.
             raise VaultUnavailable(f"cannot reach Vault at {address}: Connection refused", retryable=True)
         if state == "sealed":
             return answer(503, {"errors": ["Vault is sealed"]})
@@ -350,9 +350,9 @@ def unanswered_port() -> Iterator[int]:
 def test_the_real_transport_bounds_a_hanging_connect(
     unanswered_port: int, bound: float | None, kind: type[ProviderError], message: str
 ) -> None:
-    """urllib3: a bounded connect that runs out is a node not answering (next node), not a spent deadline."""
+    """The real transport: a bounded connect that runs out is a node not answering, not a spent deadline."""
     target = VaultTarget(f"http://127.0.0.1:{unanswered_port}", "flag")
-    transport = urllib3_transports(pool_size=1)(target)
+    transport = http11_transports(pool_size=1)(target)
     started = time.monotonic()
     try:
         with pytest.raises(ProviderError) as caught:

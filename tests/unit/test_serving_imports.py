@@ -1,7 +1,7 @@
 """What the serving provider loads: each library it does without is memory on every node.
 
 `import grpc` alone holds 22 MiB; requests 4-5 MiB. The serving path (cli, process,
-server, servicer, health) must load neither; the `mount` tool may.
+server, servicer, health) must load none of them, nor urllib3; the `mount` tool may load grpcio.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import sys
 SERVING = """
 import json, sys
 import provider.cli, provider.serve.process, provider.serve.server, provider.serve.health
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & {"grpc", "requests", "hvac"})))
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & {"grpc", "requests", "hvac", "urllib3"})))
 """
 
 
-def test_the_serving_path_loads_no_grpcio_requests_or_hvac() -> None:
+def test_the_serving_path_loads_no_grpcio_requests_hvac_or_urllib3() -> None:
     found = subprocess.run([sys.executable, "-c", SERVING], capture_output=True, text=True, check=True)
     assert json.loads(found.stdout) == []
 
