@@ -13,7 +13,8 @@ import sys
 SERVING = """
 import json, sys
 import provider.cli, provider.serve.process, provider.serve.server, provider.serve.health
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules} & {"grpc", "requests", "hvac", "urllib3"})))
+loaded = {name.split(".")[0] for name in sys.modules}
+print(json.dumps(sorted(loaded & {"grpc", "requests", "hvac", "urllib3"})))
 """
 
 
