@@ -10,8 +10,9 @@ import json
 import logging
 import sys
 import time
+import traceback
 
-__all__ = ["TRACE", "configure"]
+__all__ = ["TRACE", "configure", "where_raised"]
 
 TRACE = 5
 _LEVELS = {
@@ -51,3 +52,9 @@ def configure(level: str, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
+
+
+def where_raised(exc: BaseException) -> str:
+    """The traceback's frames, for a log line about a bug of ours; never the exception's text,
+    which could quote request data (attributes, secrets)."""
+    return "".join(traceback.format_tb(exc.__traceback__))

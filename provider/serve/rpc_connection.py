@@ -16,7 +16,6 @@ import contextlib
 import logging
 import socket
 import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -29,6 +28,7 @@ import h2.settings
 from hyperframe.frame import GoAwayFrame
 
 from provider.serve import grpc_wire
+from provider.serve.logs import where_raised
 from provider.serve.rpc_status import CallContext, RpcAbort, StatusCode
 
 __all__ = ["Connection", "Limits", "Method"]
@@ -105,7 +105,7 @@ class Connection:
         except (OSError, h2.exceptions.ProtocolError):
             pass  # the peer went away or spoke something that is not HTTP/2: it is its loss
         except Exception as exc:
-            log.error("unexpected %s on a gRPC connection\n%s", type(exc).__name__, _where(exc))
+            log.error("unexpected %s on a gRPC connection\n%s", type(exc).__name__, where_raised(exc))
         finally:
             self._end()
 
@@ -198,7 +198,7 @@ class Connection:
         except RpcAbort as abort:
             outcome = (None, abort.code, abort.details)
         except Exception as exc:
-            log.error("unexpected %s in %s\n%s", type(exc).__name__, call.path, _where(exc))
+            log.error("unexpected %s in %s\n%s", type(exc).__name__, call.path, where_raised(exc))
             outcome = (None, StatusCode.UNKNOWN, "unexpected error in the provider; see its log")
         try:
             with self._lock:
@@ -260,8 +260,3 @@ class Connection:
             call.closed = True
             call.context.end()
         self._sock.close()
-
-
-def _where(exc: BaseException) -> str:
-    """Where it happened; never the exception's text, which could quote request data."""
-    return "".join(traceback.format_tb(exc.__traceback__))

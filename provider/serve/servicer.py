@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from typing import Any
 
 from provider import PROVIDER_NAME, __version__
@@ -35,6 +34,7 @@ from provider.request.mount_request import (
     parse_mount_request,
 )
 from provider.serve.audit import AuditSink
+from provider.serve.logs import where_raised
 from provider.serve.metrics import Metrics
 from provider.serve.parameter_warnings import UnknownParameterWarnings
 from provider.serve.rpc_status import CallContext, StatusCode
@@ -127,8 +127,7 @@ class ProviderServicer:
             # A bug of ours: keep serving. Log where it happened but not the exception's
             # text, which could quote request data.
             code = StatusCode.INTERNAL
-            where = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("unexpected %s in Mount\n%s", type(exc).__name__, where)
+            log.error("unexpected %s in Mount\n%s", type(exc).__name__, where_raised(exc))
             context.abort(code, "internal error in the Vault provider; see the provider's log")
         finally:
             self._metrics.mounts_in_flight.dec()

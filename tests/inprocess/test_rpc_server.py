@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2
 
 from provider.serve.health_probe import check_health
 from provider.serve.health_service import HealthService
@@ -40,7 +41,9 @@ class Served:
         self.socket = str(directory / "rpc.sock")
         methods = {
             ECHO: Method(service_pb2.VersionRequest.FromString, lambda r, c: self.handler(r, c)),
-            "/grpc.health.v1.Health/Check": Method(_health_request, self.health.Check),
+            "/grpc.health.v1.Health/Check": Method(
+                health_pb2.HealthCheckRequest.FromString, self.health.Check
+            ),
         }
         self.server = RpcServer(methods, workers=4, limits=Limits(max_receive, 8 * 1024 * 1024))
         self.server.listen(self.socket)
@@ -48,26 +51,17 @@ class Served:
         self.channel = grpc.insecure_channel(f"unix://{self.socket}")
 
     def call(self, text: str = "", timeout: float = 5.0, method: str = ECHO, **options: Any) -> Any:
-        stub = self.channel.unary_unary(
+        return self._stub(method)(service_pb2.VersionRequest(version=text), timeout=timeout, **options)
+
+    def future(self, text: str = "", timeout: float = 5.0) -> Any:
+        return self._stub(ECHO).future(service_pb2.VersionRequest(version=text), timeout=timeout)
+
+    def _stub(self, method: str) -> Any:
+        return self.channel.unary_unary(
             method,
             request_serializer=lambda m: m.SerializeToString(),
             response_deserializer=service_pb2.VersionResponse.FromString,
         )
-        return stub(service_pb2.VersionRequest(version=text), timeout=timeout, **options)
-
-    def future(self, text: str = "", timeout: float = 5.0) -> Any:
-        stub = self.channel.unary_unary(
-            ECHO,
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=service_pb2.VersionResponse.FromString,
-        )
-        return stub.future(service_pb2.VersionRequest(version=text), timeout=timeout)
-
-
-def _health_request(data: bytes) -> Any:
-    from grpc_health.v1 import health_pb2
-
-    return health_pb2.HealthCheckRequest.FromString(data)
 
 
 @pytest.fixture
@@ -214,8 +208,6 @@ def test_stop_lets_a_call_in_flight_finish_and_refuses_new_connections(served: S
 
 def test_the_health_probe_reads_our_health_service(served: Served, tmp_path: Path) -> None:
     """SERVING, NOT_SERVING once the drain begins, and no server at all, as /health/ready says them."""
-    from grpc_health.v1 import health_pb2
-
     served.health.set("", health_pb2.HealthCheckResponse.SERVING)
     assert check_health(served.socket, 2.0) is None
     served.health.enter_graceful_shutdown()
