@@ -33,8 +33,9 @@ import hvac.adapters
 import urllib3
 
 from provider.request.vault_request import VaultRequest
-from provider.vault.client import Uncounted, VaultClient
+from provider.vault.client import VaultClient
 from provider.vault.deadline import Deadline
+from provider.vault.request_counts import Uncounted
 from provider.vault.retry import RetryPolicy
 from provider.vault.target import VaultTarget
 from provider.vault.transport import HttpRequest, HttpResponse, Transport, http11_transports

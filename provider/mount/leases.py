@@ -28,13 +28,14 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from provider.errors import DeadlineExceeded, ProviderError
 from provider.mount.counters import MountCounters
 from provider.mount.lease_cache import Held, LeaseCache, LeaseKey, token_owner
+from provider.mount.lockstep import Conversation, run_alone, run_together
 from provider.render import gojson
 from provider.request.vault_request import VaultRequest
 from provider.vault.replies import VaultReply
@@ -118,6 +119,21 @@ class LeaseKeeper:
 
     def fetch(self, key: LeaseKey, session: VaultSession, refresh_seconds: float = 0.0) -> Fetched:
         """The answer for `key.request` and how it was had; static answers are kept `refresh_seconds`."""
+        return run_alone(self._fetch(key, session, refresh_seconds), session)
+
+    def fetch_all(
+        self, keys: Sequence[LeaseKey], session: VaultSession, refresh_seconds: float = 0.0
+    ) -> list[Fetched | ProviderError]:
+        """`fetch` for each key (all of one Mount: distinct), their Vault requests sent together."""
+        # Key locks are taken in one order by every Mount, so two Mounts never wait on each other.
+        order = sorted(range(len(keys)), key=lambda index: _lock_order(keys[index].request))
+        outcomes = run_together(
+            [self._fetch(keys[index], session, refresh_seconds) for index in order], session
+        )
+        by_key = dict(zip(order, outcomes, strict=True))
+        return [by_key[index] for index in range(len(keys))]
+
+    def _fetch(self, key: LeaseKey, session: VaultSession, refresh_seconds: float) -> Conversation[Fetched]:
         # One Mount at a time per pod and request, so two volumes never issue twice.
         with self._key_locks_guard:
             key_lock = self._key_locks.get(key)
@@ -131,10 +147,10 @@ class LeaseKeeper:
         try:
             held = self._cache.get(key)
             if held is not None:
-                source = self._keep(key, held, session, refresh_seconds)
+                source = yield from self._keep(key, held, refresh_seconds)
                 if source is not None:
                     return Fetched(held.reply, source, held.static)
-            reply = session.send(key.request)
+            reply = yield key.request
             now = self._clock()
             held = hold_policy(key.request, reply, now, self._wall_clock(), refresh_seconds)
             if held is not None:
@@ -145,9 +161,7 @@ class LeaseKeeper:
         finally:
             key_lock.lock.release()
 
-    def _keep(
-        self, key: LeaseKey, held: Held, session: VaultSession, refresh_seconds: float
-    ) -> Source | None:
+    def _keep(self, key: LeaseKey, held: Held, refresh_seconds: float) -> Conversation[Source | None]:
         """ "kept"/"renewed" when `held` may be served again, None when it must be issued anew."""
         now = self._clock()
         if held.static:
@@ -156,22 +170,22 @@ class LeaseKeeper:
         if not held.lease_id:
             return "kept" if now < held.refresh_at else None
         if now >= held.refresh_at:
-            if held.renewable and self._renew(key, held, session):
+            if held.renewable and (yield from self._renew(key, held)):
                 return "renewed"
             return None
         if refresh_seconds > 0 and now - held.checked_at < refresh_seconds:
             # refreshInterval bounds lease look-ups too: a revoked lease shows within the interval.
             return "kept"
-        if not self._alive(held, session):
+        if not (yield from self._alive(held)):
             return None
         if refresh_seconds > 0:
             self._cache.put(key, replace(held, checked_at=now))
         return "kept"
 
-    def _alive(self, held: Held, session: VaultSession) -> bool:
+    def _alive(self, held: Held) -> Conversation[bool]:
         """Whether Vault still knows the lease (an operator may have revoked it)."""
         try:
-            session.send(_lease_request("/v1/sys/leases/lookup", {"lease_id": held.lease_id}))
+            yield _lease_request("/v1/sys/leases/lookup", {"lease_id": held.lease_id})
         except ProviderError as exc:
             if exc.status in (400, 404):
                 return False
@@ -182,11 +196,11 @@ class LeaseKeeper:
             raise
         return True
 
-    def _renew(self, key: LeaseKey, held: Held, session: VaultSession) -> bool:
+    def _renew(self, key: LeaseKey, held: Held) -> Conversation[bool]:
         """Renew by the original duration; False when Vault refuses or will not extend it any more."""
         body = {"lease_id": held.lease_id, "increment": int(held.duration)}
         try:
-            reply = session.send(_lease_request("/v1/sys/leases/renew", body))
+            reply = yield _lease_request("/v1/sys/leases/renew", body)
         except ProviderError as exc:
             if exc.status in (400, 403, 404):
                 self._counters.lease_renewal("refused")
@@ -206,6 +220,11 @@ class LeaseKeeper:
         self._cache.put(key, renewed)
         self._counters.lease_renewal("renewed")
         return True
+
+
+def _lock_order(request: VaultRequest) -> tuple[str, str, tuple[tuple[str, str], ...], bool, str]:
+    """A total order on one Mount's requests (its keys differ only in them)."""
+    return (request.method, request.path, request.query, request.body is None, request.body or "")
 
 
 def _lease_request(path: str, body: dict[str, Any]) -> VaultRequest:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
 from provider.errors import InvalidRequest, PermissionDenied, ProviderError
@@ -75,7 +74,6 @@ class Mounter:
         settings: Settings,
         vault: VaultClient,
         hmac_key: bytes,
-        fetch_pool: Executor,
         tokens: PodTokens,
         leases: LeaseKeeper,
         kv2: KvV2Paths,
@@ -84,7 +82,6 @@ class Mounter:
         self._settings = settings
         self._vault = vault
         self._hmac_key = hmac_key
-        self._fetch_pool = fetch_pool
         self._tokens = tokens
         self._leases = leases
         self._kv2 = kv2
@@ -122,7 +119,10 @@ class Mounter:
         pod: PodToken,
         sensitive: list[str],
     ) -> tuple[MountPlan, dict[VaultRequest, Fetched]]:
-        """The plan, and each distinct request's answer: kept, or fetched in parallel with the pod's token."""
+        """The plan, and each distinct request's answer: kept, or fetched in parallel with the pod's token.
+
+        In parallel from this thread: every request goes out before any answer is read (`lockstep`).
+        """
         session = VaultSession(self._vault, target, deadline, pod.token.value)
         plan = MountPlan.of(config.objects, lambda request: self._kv2.resolve(session, request))
         log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(plan.first_user))
@@ -131,34 +131,25 @@ class Mounter:
         pod_id = config.pod
         scope = policy.scope_of(pod_id.namespace, pod_id.service_account, config.audience, pod_id.uid)
 
-        def fetch(request: VaultRequest) -> Fetched:
-            key = LeaseKey(
+        requests = plan.requests
+        keys = [
+            LeaseKey(
                 target.address, target.namespace, auth_mount, config.role, pod.token.identity, scope, request
             )
-            try:
-                fetched = self._leases.fetch(key, session, policy.refresh_seconds)
-            except ProviderError as exc:
-                if exc.status == 404 and request in plan.optional_only:
-                    return Fetched(VaultReply(404, None), "absent")
-                raise read_error(plan.first_user[request], request, exc, sensitive) from None
-            if fetched.source != "new":
-                self._counters.cache_lookup("read" if fetched.static else "lease", "hit")
-            return fetched
-
-        requests = plan.requests
-        if len(requests) == 1:
-            return plan, {requests[0]: fetch(requests[0])}
-        futures: dict[VaultRequest, Future[Fetched]] = {
-            request: self._fetch_pool.submit(fetch, request) for request in requests
-        }
+            for request in requests
+        ]
+        outcomes = self._leases.fetch_all(keys, session, policy.refresh_seconds)
+        for outcome in outcomes:
+            if isinstance(outcome, Fetched) and outcome.source != "new":
+                self._counters.cache_lookup("read" if outcome.static else "lease", "hit")
         answers = {}
-        try:
-            # In object order, so the error reported is the first object's.
-            for request, future in futures.items():
-                answers[request] = future.result()
-        finally:
-            for future in futures.values():
-                future.cancel()
+        # In object order, so the error reported is the first object's.
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if isinstance(outcome, ProviderError):
+                if outcome.status != 404 or request not in plan.optional_only:
+                    raise read_error(plan.first_user[request], request, outcome, sensitive) from None
+                outcome = Fetched(VaultReply(404, None), "absent")
+            answers[request] = outcome
         return plan, answers
 
     def _result(

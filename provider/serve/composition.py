@@ -8,7 +8,6 @@ plan, its Vault session) are made by the Mount itself.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from provider.serve.restart_state import RestartState
 
 __all__ = [
-    "FETCH_WORKERS",
     "LEASES_PER_TOKEN",
     "Provider",
     "StartupError",
@@ -41,8 +39,9 @@ __all__ = [
     "vault_transports",
 ]
 
-# Parallel Vault requests within one Mount, shared by all Mounts.
-FETCH_WORKERS = 16
+# Idle keep-alive connections kept per Vault node, at the least: one Mount's reads go out
+# together, a connection each.
+MIN_IDLE_CONNECTIONS = 16
 # Kept answers per cached token: a pod rarely has more than a few dynamic secrets, but with
 # refreshInterval every distinct static read of its volume is kept too.
 LEASES_PER_TOKEN = 16
@@ -60,22 +59,20 @@ class Provider:
     mounter: Mounter
     servicer: ProviderServicer
     vault: VaultClient
-    fetch_pool: ThreadPoolExecutor
     audit: AuditSink | None
     state: RestartState | None = None
 
     def close(self) -> None:
         if self.state is not None:
             self.state.close()
-        self.fetch_pool.shutdown(wait=False, cancel_futures=True)
         self.vault.close()
         if self.audit is not None:
             self.audit.close()
 
 
 def vault_transports(settings: Settings) -> TransportFactory:
-    """The transports of a serving provider: HTTP/1.1 pools, a connection per Mount slot or fetch worker."""
-    return http11_transports(pool_size=max(settings.max_concurrent_mounts, FETCH_WORKERS))
+    """The transports of a serving provider: HTTP/1.1 pools, idle connections for every Mount slot."""
+    return http11_transports(pool_size=max(settings.max_concurrent_mounts, MIN_IDLE_CONNECTIONS))
 
 
 def build_provider(
@@ -90,7 +87,6 @@ def build_provider(
     audit = _audit_sink(settings)
     metrics = Metrics()
     vault = VaultClient(transports, metrics, RetryPolicy())
-    fetch_pool = ThreadPoolExecutor(FETCH_WORKERS, thread_name_prefix="vault-fetch")
     lease_cache = LeaseCache(max(settings.cache_size, 0) * LEASES_PER_TOKEN)
 
     def refused(token: CachedToken) -> None:
@@ -108,7 +104,7 @@ def build_provider(
     )
     leases = LeaseKeeper(lease_cache, metrics)
     metrics.observe_caches(tokens.cache.__len__, lease_cache.census)
-    mounter = Mounter(settings, vault, hmac_key, fetch_pool, tokens, leases, KvV2Paths(), metrics)
+    mounter = Mounter(settings, vault, hmac_key, tokens, leases, KvV2Paths(), metrics)
     servicer = ProviderServicer(
         mounter,
         metrics,
@@ -119,7 +115,7 @@ def build_provider(
         default_audience=settings.audience,
     )
     state = _restart_state(settings, hmac_key, tokens.cache, lease_cache, metrics)
-    return Provider(metrics, mounter, servicer, vault, fetch_pool, audit, state)
+    return Provider(metrics, mounter, servicer, vault, audit, state)
 
 
 def _restart_state(

@@ -80,7 +80,16 @@ class Connection:
         self._methods = methods
         self._limits = limits
         self._dispatch = dispatch
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        # h2's header checks were ~5% of a warm poll's CPU (yappi). Outbound headers are
+        # our own constants; of inbound ones only :method, :path, content-type and
+        # grpc-timeout are read, each checked where it is used.
+        config = h2.config.H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+            validate_inbound_headers=False,
+        )
         self._h2 = h2.connection.H2Connection(config)
         self._h2.local_settings.update(_SETTINGS)
         # Guards h2's state and writes to the socket; waited on for flow-control windows.
@@ -238,7 +247,7 @@ class Connection:
                 continue
             self._h2.send_data(call.stream_id, bytes(view[:window]))
             view = view[window:]
-            self._flush()
+        # Not flushed here: the caller writes headers, data and trailers in one send.
 
     def _flush(self) -> None:
         data = self._h2.data_to_send()

@@ -37,7 +37,8 @@ from provider.tools.driver.manifests import (
 )
 from provider.tools.lint_sync import secret_object_problems, unknown_parameter_warnings
 from provider.tools.lint_vault import DryRun, dry_run
-from provider.vault.client import Uncounted, VaultClient
+from provider.vault.client import VaultClient
+from provider.vault.request_counts import Uncounted
 from provider.vault.retry import RetryPolicy
 from provider.vault.transport import http11_transports
 

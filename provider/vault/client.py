@@ -1,25 +1,24 @@
-"""Requests to Vault: headers, one transport per node and TLS settings, failover, retries within the deadline.
+"""Requests to Vault: headers, failover, retries within the deadline, a Mount's requests sent together.
 
 This is the only module that speaks Vault's HTTP API, with the headers Vault's own
 clients send (X-Vault-Token, X-Vault-Namespace, X-Vault-Request). Bytes travel through
-a `Transport` (the seam tests use); answers become replies or errors in `replies`.
-With several addresses it asks the nodes in the order `failover` gives, passes a node
-over when `failover` says so, and follows the redirects `failover` allows.
+a `Transport` (the seam tests use; one per node and TLS settings, `transports`), and
+answers become replies or errors in `replies`. With several addresses it asks the
+nodes in the order `failover` gives, passes a node over when `failover` says so, and
+follows the redirects `failover` allows. `send_all` writes a Mount's requests before
+it reads any answer, so Vault serves them together without a thread each.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from provider.errors import ProviderError, VaultRejected
 from provider.request.vault_request import VaultRequest
-from provider.settings import TlsSettings
 from provider.vault.deadline import Deadline
 from provider.vault.failover import (
     CONNECT_TIMEOUT_SECONDS,
@@ -31,52 +30,17 @@ from provider.vault.failover import (
     round_error,
 )
 from provider.vault.replies import VaultReply, reply_or_error
+from provider.vault.request_counts import RequestCounter, request_kind
 from provider.vault.retry import RetryPolicy
 from provider.vault.target import VaultTarget, without_userinfo
-from provider.vault.tls_files import RECHECK_SECONDS, FileState, has_tls_files, tls_files_state
-from provider.vault.transport import HttpRequest, HttpResponse, Transport, TransportFactory
+from provider.vault.transport import HttpRequest, HttpResponse, Pending, TransportFactory, begin
+from provider.vault.transports import Transports
 
-__all__ = ["JITTER", "RequestCounter", "Uncounted", "VaultClient", "VaultReply", "request_kind"]
+__all__ = ["JITTER", "VaultClient", "VaultReply"]
 
 JITTER = secrets.SystemRandom()
 
 log = logging.getLogger("provider.vault")
-
-_SPECIAL_KINDS = {
-    "/v1/auth/token/renew-self": "renew",
-    "/v1/sys/leases/renew": "renew",
-    "/v1/sys/leases/lookup": "lookup",
-    "/v1/auth/token/lookup-self": "lookup",
-    "/v1/auth/token/revoke-self": "revoke",
-}
-
-
-class RequestCounter(Protocol):
-    """Counts Vault requests by kind and HTTP status (None: no answer); the metrics implement it."""
-
-    def vault_request(self, kind: str, status: int | None) -> None: ...
-
-    def vault_failover(self, reason: str) -> None:
-        """A node of several could not serve and the next was asked (unreachable, sealed, standby)."""
-
-
-class Uncounted:
-    """A RequestCounter for tools that keep no metrics (`lint --vault`)."""
-
-    def vault_request(self, kind: str, status: int | None) -> None:
-        """Counts nothing."""
-
-    def vault_failover(self, reason: str) -> None:
-        """Counts nothing."""
-
-
-def request_kind(request: VaultRequest) -> str:
-    """The metrics' request kind: login, renew, lookup, revoke, mount-info, read or write."""
-    if request.path.startswith("/v1/auth/") and request.path.endswith("/login"):
-        return "login"
-    if request.path.startswith("/v1/sys/internal/ui/mounts/"):
-        return "mount-info"
-    return _SPECIAL_KINDS.get(request.path) or ("read" if request.method == "GET" else "write")
 
 
 class VaultClient:
@@ -89,39 +53,59 @@ class VaultClient:
         retry: RetryPolicy,
         random: Callable[[], float] = JITTER.random,
     ) -> None:
-        self._make_transport = transports
+        self._transports = Transports(transports)
         self._counter = counter
         self._retry = retry
         self._random = random
-        self._transports: dict[tuple[str, TlsSettings], _Pool] = {}
         self._sticky = StickyNodes()
-        self._lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
-            for pool in self._transports.values():
-                pool.transport.close()
-            self._transports.clear()
+        self._transports.close()
+
+    def send_all(
+        self, target: VaultTarget, requests: Sequence[VaultRequest], deadline: Deadline, token: str = ""
+    ) -> list[VaultReply | ProviderError]:
+        """Each request's outcome as `send` has it, every first attempt written before any answer is read.
+
+        Vault answers them at once, as it would a thread per request, but from this one thread:
+        a Mount's parallel reads cost no hand-offs between threads. Retries, failover and
+        redirects then go on request by request, exactly as `send` does them.
+        """
+        primed = [self._prime(target, request, token, deadline) for request in requests]
+        outcomes: list[VaultReply | ProviderError] = []
+        for request, first in zip(requests, primed, strict=True):
+            try:
+                outcomes.append(self.send(target, request, deadline, token, first))
+            except ProviderError as exc:
+                outcomes.append(exc)
+        return outcomes
 
     def send(
-        self, target: VaultTarget, request: VaultRequest, deadline: Deadline, token: str = ""
+        self,
+        target: VaultTarget,
+        request: VaultRequest,
+        deadline: Deadline,
+        token: str = "",
+        primed: _Primed | None = None,
     ) -> VaultReply:
         """The 2xx reply, retrying passing failures within the deadline; else a ProviderError.
 
         With several addresses, one attempt is a round over the nodes (`_round`); when every
         node failed over, the next round follows the usual back-off, and rounds go on for
         as long as the deadline allows: an election takes seconds, not three quick tries.
+        `primed` is a first attempt `send_all` already sent.
         """
         retry = 0
         while True:
             try:
-                outcome = self._round(target, request, token, deadline)
+                outcome = self._round(target, request, token, deadline, primed)
             except ProviderError as exc:
                 error, whole_round = exc, False
             else:
                 if isinstance(outcome, VaultReply):
                     return outcome
                 error, whole_round = outcome.error, True
+            primed = None
             retry += 1
             # Rounds over every node go on while the deadline allows; other failures keep the policy's count.
             count = min(retry, self._retry.attempts - 1) if whole_round else retry
@@ -139,17 +123,40 @@ class VaultClient:
             )
             deadline.sleep(wait)
 
+    def _prime(self, target: VaultTarget, request: VaultRequest, token: str, deadline: Deadline) -> _Primed:
+        """The first attempt of `request`'s first round, sent now to the node that round asks first."""
+        several = len(target.addresses) > 1
+        exchange = _exchange(target, request, token, CONNECT_TIMEOUT_SECONDS if several else None)
+        address = self._sticky.order((target.address, target.tls), target.addresses)[0]
+        try:
+            transport = self._transports.of(target.node(address))
+        except ProviderError:
+            return _Primed(address, exchange, None)  # send meets the same error in its place
+        return _Primed(address, exchange, begin(transport, exchange, deadline.remaining()))
+
     def _round(
-        self, target: VaultTarget, request: VaultRequest, token: str, deadline: Deadline
+        self,
+        target: VaultTarget,
+        request: VaultRequest,
+        token: str,
+        deadline: Deadline,
+        primed: _Primed | None = None,
     ) -> VaultReply | _RoundFailed:
         """The reply of the first node that can serve, starting with the one that last could."""
         several = len(target.addresses) > 1
-        exchange = _exchange(target, request, token, CONNECT_TIMEOUT_SECONDS if several else None)
         key = (target.address, target.tls)
+        order = self._sticky.order(key, target.addresses)
+        if primed is None:
+            exchange = _exchange(target, request, token, CONNECT_TIMEOUT_SECONDS if several else None)
+        else:
+            # Another request may have moved the sticky node since: the primed one is asked first.
+            exchange = primed.exchange
+            order = [primed.address, *(address for address in order if address != primed.address)]
         failures: list[ProviderError] = []
-        for address in self._sticky.order(key, target.addresses):
+        for address in order:
+            pending = primed.pending if primed is not None and address == primed.address else None
             try:
-                answered = self._following_redirects(target, address, request, exchange, deadline)
+                answered = self._following_redirects(target, address, request, exchange, deadline, pending)
             except ProviderError as exc:
                 reason = failover_reason(exc) if several else None
                 if reason is None:
@@ -177,12 +184,14 @@ class VaultClient:
         request: VaultRequest,
         exchange: HttpRequest,
         deadline: Deadline,
+        pending: Pending | None = None,
     ) -> _Answered:
         """One node's reply, after following its redirects into allowed addresses (at most a few)."""
         sensitive = [exchange.headers.get("X-Vault-Token", ""), *request.argument_values()]
         node = target.node(address)
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._send_once(node, exchange, request_kind(request), deadline.remaining())
+            response = self._send_once(node, exchange, request_kind(request), deadline.remaining(), pending)
+            pending = None
             location = response.headers.get("Location", "") if response.status in REDIRECTS else ""
             base = redirect_base(location, target, exchange.path) if location else None
             if base is None:
@@ -198,50 +207,19 @@ class VaultClient:
             "in front of Vault"
         )
 
-    def _transport(self, target: VaultTarget) -> Transport:
-        # The namespace is a header, not a connection property: it is not in the key.
-        key = (target.address, target.tls)
-        watched = target.scheme == "https" and has_tls_files(target.tls)
-        now = time.monotonic()
-        with self._lock:
-            pool = self._transports.get(key)
-            if pool is not None and (not watched or now - pool.checked_at < RECHECK_SECONDS):
-                return pool.transport
-        files = tls_files_state(target.tls) if watched else ()
-        with self._lock:
-            pool = self._transports.get(key)
-            if pool is not None and (pool.files == files or None in files):
-                # Unchanged, or a file missing mid-rotation: keep the pool until the new files are whole.
-                self._transports[key] = replace(pool, checked_at=now)
-                return pool.transport
-            if pool is None:
-                log.debug("new connection pool for Vault at %s (%s)", target.describe(), target.scheme)
-                if target.scheme == "https" and target.tls.skip_verify:
-                    log.warning("TLS certificate verification is disabled for Vault at %s", target.describe())
-            else:
-                log.info(
-                    "TLS files for Vault at %s changed on disk: new connections use them", target.describe()
-                )
-            try:
-                transport = self._make_transport(target)
-            except ProviderError as exc:
-                if pool is None:
-                    raise
-                # Half-rotated (a certificate without its new key): the old files' pool until it settles.
-                log.warning("keeping the previous TLS setup for Vault at %s: %s", target.describe(), exc)
-                self._transports[key] = replace(pool, checked_at=now)
-                return pool.transport
-            self._transports[key] = _Pool(transport, files, now)
-        if pool is not None:
-            pool.transport.close()  # idle connections now; ones in use close when they come back
-        return transport
+    def _send_once(
+        self, node: VaultTarget, exchange: HttpRequest, kind: str, timeout: float, pending: Pending | None
+    ) -> HttpResponse:
+        """One exchange with one node: its whole answer, or a failure saying whether a retry may help.
 
-    def _send_once(self, node: VaultTarget, exchange: HttpRequest, kind: str, timeout: float) -> HttpResponse:
-        """One exchange with one node: its whole answer, or a failure saying whether a retry may help."""
-        transport = self._transport(node)
+        With `pending` (sent already, by `send_all`) only its answer is read.
+        """
         started = time.monotonic()
         try:
-            response = transport.send(exchange, timeout)
+            if pending is not None:
+                response = pending.answer()
+            else:
+                response = self._transports.of(node).send(exchange, timeout)
         except ProviderError:
             self._counter.vault_request(kind, None)
             raise
@@ -257,12 +235,16 @@ class VaultClient:
 
 
 @dataclass(frozen=True)
-class _Pool:
-    """A node's transport, the TLS files it was made from, and when they were last compared."""
+class _Primed:
+    """A first attempt sent ahead by `send_all`: the node, the exchange, its answer to come.
 
-    transport: Transport
-    files: FileState
-    checked_at: float
+    `pending` is None when no transport could be had for the node; `send` then meets that
+    error where it always does.
+    """
+
+    address: str
+    exchange: HttpRequest
+    pending: Pending | None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Why our own: on a warm poll urllib3 and http.client were a fifth to a third of t
 provider's CPU (py-spy), for machinery Vault's API never needs. This is the protocol
 only, RFC 9112 as Vault and OpenBao speak it: a status line, headers, a body framed by
 Content-Length, chunked transfer coding or the connection's close; no compression, no
-100-continue, no pipelining. Opening sockets is `endpoint`'s job, the pool `transport`'s.
+100-continue, no pipelining: one request at a time per connection. `send` and `answer`
+split an exchange, so one thread can write requests on several connections before it
+reads their answers. Opening sockets is `endpoint`'s job, the pool `transport`'s.
 
 Every read is bounded by the exchange's end (a monotonic time) and the body by a size.
 Exceptions say what went wrong in words of our own and never carry a header or a body:
@@ -151,6 +153,11 @@ class Connection:
         `ends`), AnswerBroken, BodyTooLarge or BodyPastDeadline. The caller closes the
         connection after any of them.
         """
+        self.send(head, ends)
+        return self.answer(method, ends, max_body)
+
+    def send(self, head: bytes, ends: float) -> None:
+        """The first half of `exchange`: the request is written, its answer still to read."""
         left = ends - time.monotonic()
         if left <= 0:
             raise TimeoutError("no time left to send")
@@ -161,6 +168,9 @@ class Connection:
             if self.reused:
                 raise StaleConnection from None
             raise
+
+    def answer(self, method: str, ends: float, max_body: int) -> Answer:
+        """The second half of `exchange`: the answer to what `send` wrote."""
         reader = Reader(self.sock, self._buffer, ends)
         while True:
             status, version, fields = self._read_head(reader)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from provider.vault.endpoint import Endpoint
 from provider.vault.http11 import Answer, Connection, StaleConnection
 
-__all__ = ["ConnectionPool"]
+__all__ = ["ConnectionPool", "InFlight"]
 
 # What a new connection may take when the exchange's own end is (nearly) spent: the error
 # is then the deadline's, not a zero timeout.
@@ -40,26 +41,21 @@ class ConnectionPool:
 
         Raises what `Endpoint.open` and `Connection.exchange` raise, except StaleConnection.
         """
-        connection = self._take()
-        while True:
-            if connection is None:
-                left = max(ends - time.monotonic(), _MIN_CONNECT_SECONDS)
-                connection = self._endpoint.open(min(connect, left))
-            try:
-                answer = connection.exchange(head, method, ends, self._max_body)
-            except StaleConnection:
-                # Only a reused connection goes stale, so this happens at most once per exchange.
-                connection.close()
-                connection = None
-                continue
-            except BaseException:
-                connection.close()
-                raise
-            if answer.reusable:
-                self._give_back(connection)
-            else:
-                connection.close()
-            return answer
+        return self.begin(head, method, connect, ends).answer()
+
+    def begin(self, head: bytes, method: str, connect: float, ends: float) -> InFlight:
+        """Sends `head` now; its `answer()` is read later, so several requests can be out at once.
+
+        A failure to connect or send is raised by `answer()`, not here: the caller reads the
+        answers in the order it began them and meets each failure in its place.
+        """
+        flight = InFlight(self._endpoint, self._max_body, self._give_back, head, method, connect, ends)
+        flight.connection = self._take()
+        try:
+            flight.send()
+        except Exception as exc:  # raised again by answer(), in its place
+            flight.failure = exc
+        return flight
 
     def close(self) -> None:
         """Closes the idle connections now; ones in use are closed when they come back."""
@@ -86,3 +82,83 @@ class ConnectionPool:
                 self._idle.append(connection)
                 return
         connection.close()
+
+
+class InFlight:
+    """One request sent (or that failed to go) on a connection of the pool, its answer not read yet."""
+
+    __slots__ = (
+        "_connect",
+        "_endpoint",
+        "_ends",
+        "_give_back",
+        "_head",
+        "_max_body",
+        "_method",
+        "connection",
+        "failure",
+    )
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        max_body: int,
+        give_back: Callable[[Connection], None],
+        head: bytes,
+        method: str,
+        connect: float,
+        ends: float,
+    ) -> None:
+        self._endpoint = endpoint
+        self._max_body = max_body
+        self._give_back = give_back
+        self._head = head
+        self._method = method
+        self._connect = connect
+        self._ends = ends
+        self.connection: Connection | None = None
+        self.failure: BaseException | None = None
+
+    def send(self) -> None:
+        """Writes the request, on a new connection unless a kept one was taken (then closed on failure)."""
+        try:
+            while True:
+                if self.connection is None:
+                    left = max(self._ends - time.monotonic(), _MIN_CONNECT_SECONDS)
+                    self.connection = self._endpoint.open(min(self._connect, left))
+                try:
+                    self.connection.send(self._head, self._ends)
+                    return
+                except StaleConnection:
+                    # Only a reused connection goes stale, so this happens at most once per exchange.
+                    self.connection.close()
+                    self.connection = None
+        except BaseException:
+            if self.connection is not None:
+                self.connection.close()
+                self.connection = None
+            raise
+
+    def answer(self) -> Answer:
+        """The answer (the connection goes back to the pool), or what went wrong sending or reading it."""
+        if self.failure is not None:
+            raise self.failure
+        connection = self.connection
+        assert connection is not None, "answer() is read once"
+        self.connection = None
+        try:
+            answer = connection.answer(self._method, self._ends, self._max_body)
+        except StaleConnection:
+            # A kept connection the server closed as the request went out, before any answer:
+            # it did not see the request, so it goes once more on a new connection.
+            connection.close()
+            self.send()
+            return self.answer()
+        except BaseException:
+            connection.close()
+            raise
+        if answer.reusable:
+            self._give_back(connection)
+        else:
+            connection.close()
+        return answer

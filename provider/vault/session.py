@@ -7,8 +7,10 @@ same four arguments through every call.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from provider.errors import ProviderError
 from provider.request.vault_request import VaultRequest
 from provider.vault.client import VaultClient, VaultReply
 from provider.vault.deadline import Deadline
@@ -27,6 +29,15 @@ class VaultSession:
     def send(self, request: VaultRequest) -> VaultReply:
         """The 2xx reply to `request`, sent with this session's token, or a ProviderError."""
         return self.client.send(self.target, request, self.deadline, self.token)
+
+    def send_all(self, requests: Sequence[VaultRequest]) -> list[VaultReply | ProviderError]:
+        """Each request's reply or error; all are sent before any answer is read (`VaultClient.send_all`)."""
+        if len(requests) == 1:
+            try:
+                return [self.send(requests[0])]
+            except ProviderError as exc:
+                return [exc]
+        return self.client.send_all(self.target, requests, self.deadline, self.token)
 
     def with_token(self, token: str) -> VaultSession:
         return replace(self, token=token)

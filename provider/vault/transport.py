@@ -3,9 +3,10 @@
 A transport sends one HTTP request to one Vault target and returns the whole answer,
 or raises one of our errors saying whether sending again may help. It never retries a
 request Vault may have seen, never follows a redirect, and never reads a body past its
-size limit or its deadline. Everything above it (headers, status codes, retries) is the
-same for every transport, so tests drive the client in-process with a transport of their
-own, the shape of httpx's MockTransport.
+size limit or its deadline. `begin` sends a request and leaves its answer to read later,
+so one thread can have all of a Mount's requests at Vault at once. Everything above it
+(headers, status codes, retries) is the same for every transport, so tests drive the
+client in-process with a transport of their own, the shape of httpx's MockTransport.
 
 The production transport keeps a pool of keep-alive connections per Vault address and
 TLS settings, shared by all pods, and speaks HTTP/1.1 itself (`http11`, `endpoint`) on
@@ -24,10 +25,10 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 from provider import PROVIDER_NAME, __version__
-from provider.errors import DeadlineExceeded, ResponseTooLarge, VaultRejected
+from provider.errors import DeadlineExceeded, ProviderError, ResponseTooLarge, VaultRejected
 from provider.vault.endpoint import ConnectFailed, Endpoint
 from provider.vault.http11 import AnswerBroken, BodyPastDeadline, BodyTooLarge, request_head
-from provider.vault.pool import ConnectionPool
+from provider.vault.pool import ConnectionPool, InFlight
 from provider.vault.target import VaultTarget
 from provider.vault.transport_errors import os_reason, transport_error
 
@@ -36,8 +37,10 @@ __all__ = [
     "Http11Transport",
     "HttpRequest",
     "HttpResponse",
+    "Pending",
     "Transport",
     "TransportFactory",
+    "begin",
     "http11_transports",
 ]
 
@@ -78,6 +81,55 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+class Pending(Protocol):
+    """A request on its way: `answer()` is its response, or the error `send` would have raised."""
+
+    def answer(self) -> HttpResponse: ...
+
+
+def begin(transport: Transport, request: HttpRequest, timeout: float) -> Pending:
+    """Sends `request` now if the transport can keep several out at once (ours can), else at `answer()`.
+
+    Test transports need only `send`: theirs are then asked one at a time, as before.
+    """
+    sends_ahead = getattr(transport, "begin", None)
+    if sends_ahead is not None:
+        pending: Pending = sends_ahead(request, timeout)
+        return pending
+    return _Later(transport, request, time.monotonic() + timeout)
+
+
+@dataclass(frozen=True)
+class _Later:
+    transport: Transport
+    request: HttpRequest
+    ends: float
+
+    def answer(self) -> HttpResponse:
+        return self.transport.send(self.request, self.ends - time.monotonic())
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A request that could not even be written (an unsafe header): its error, raised in its turn."""
+
+    error: ProviderError
+
+    def answer(self) -> HttpResponse:
+        raise self.error
+
+
+@dataclass(frozen=True)
+class _Answering:
+    transport: Http11Transport
+    request: HttpRequest
+    flight: InFlight
+    connect: float | None  # the connect bound, when it was below the whole timeout
+
+    def answer(self) -> HttpResponse:
+        return self.transport.answer(self.request, self.flight, self.connect)
+
+
 #: Makes the transport for a target; called once per address and TLS settings.
 TransportFactory = Callable[[VaultTarget], Transport]
 
@@ -103,6 +155,10 @@ class Http11Transport:
         self._pool = ConnectionPool(self._endpoint, pool_size, max_body_bytes)
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        return self.begin(request, timeout).answer()
+
+    def begin(self, request: HttpRequest, timeout: float) -> Pending:
+        """Sends `request` now and returns its answer to read later: a Mount's reads go out together."""
         started = time.monotonic()
         connect = min(timeout, request.connect_timeout) if request.connect_timeout else timeout
         url = self._prefix + request.path + (f"?{urlencode(request.query)}" if request.query else "")
@@ -111,11 +167,16 @@ class Http11Transport:
             head = request_head(request.method, url, self._endpoint.host_header, headers, request.body)
         except ValueError as exc:
             where = self._target.describe()
-            raise VaultRejected(f"cannot send {request.describe()} to Vault at {where}: {exc}") from None
+            return _Refused(VaultRejected(f"cannot send {request.describe()} to Vault at {where}: {exc}"))
         if request.body:
             head += request.body
+        flight = self._pool.begin(head, request.method, connect, started + timeout)
+        return _Answering(self, request, flight, connect if connect < timeout else None)
+
+    def answer(self, request: HttpRequest, flight: InFlight, connect: float | None) -> HttpResponse:
+        """The response to a request `begin` sent, or our error for what went wrong on the way."""
         try:
-            answer = self._pool.exchange(head, request.method, connect, started + timeout)
+            answer = flight.answer()
         except BodyTooLarge:
             raise ResponseTooLarge(
                 f"Vault's answer to {request.describe()} is larger than {self._max_body_bytes} bytes"
@@ -125,7 +186,7 @@ class Http11Transport:
                 f"Vault at {self._target.describe()} was still sending its answer at the Mount's deadline"
             ) from None
         except (OSError, ssl.SSLError, ConnectFailed, AnswerBroken) as exc:
-            raise transport_error(self._target, exc, connect if connect < timeout else None) from None
+            raise transport_error(self._target, exc, connect) from None
         return HttpResponse(answer.status, answer.headers, answer.body)
 
     def close(self) -> None:

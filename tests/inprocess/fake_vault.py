@@ -45,16 +45,40 @@ def _errors(status: int, *reasons: str) -> HttpResponse:
 
 
 class MockTransport:
-    """A Transport whose answers come from `handler`, the shape of httpx's MockTransport."""
+    """A Transport whose answers come from `handler`, the shape of httpx's MockTransport.
 
-    def __init__(self, handler: Callable[[HttpRequest], HttpResponse]) -> None:
+    It keeps requests out as ours does (`begin`): `handler` answers when the answer is read,
+    and `events` gets ("sent", "GET /v1/...") at `begin` and ("answered", ...) then.
+    """
+
+    def __init__(
+        self, handler: Callable[[HttpRequest], HttpResponse], events: list[tuple[str, str]] | None = None
+    ) -> None:
         self._handler = handler
+        self.events = events if events is not None else []
 
     def send(self, request: HttpRequest, timeout: float) -> HttpResponse:
+        return self.begin(request, timeout).answer()
+
+    def begin(self, request: HttpRequest, timeout: float) -> _Answer:
+        self.events.append(("sent", request.describe()))
+        return _Answer(self, request)
+
+    def answered(self, request: HttpRequest) -> HttpResponse:
+        self.events.append(("answered", request.describe()))
         return self._handler(request)
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    transport: MockTransport
+    request: HttpRequest
+
+    def answer(self) -> HttpResponse:
+        return self.transport.answered(self.request)
 
 
 @dataclass(frozen=True)
@@ -76,6 +100,7 @@ class FakeVault:
         self.roles: dict[str, set[str]] = {}
         self.kv: dict[str, dict[str, Any]] = {}  # "app/db" -> the secret's data
         self.requests: list[Recorded] = []
+        self.events: list[tuple[str, str]] = []  # ("sent" | "answered", "METHOD /path"), in order
         self._tokens: dict[str, str] = {}  # live token -> identity
         self._leases: set[str] = set()
         self._queued: dict[str, list[HttpResponse | Exception]] = defaultdict(list)
@@ -104,7 +129,7 @@ class FakeVault:
 
     def transports(self, target: VaultTarget) -> Transport:
         """The TransportFactory handed to the provider's composition."""
-        return MockTransport(self.handle)
+        return MockTransport(self.handle, self.events)
 
     # --- what reached it ----------------------------------------------------------------------
 

@@ -109,6 +109,36 @@ def test_a_warm_poll_keeps_the_token_and_the_credential(provider: Provider, fake
     assert 'vault_csi_provider_cache_lookups_total{cache="token",result="hit"} 1.0' in exposition(provider)
 
 
+def test_a_polls_lookups_and_reads_go_out_together(provider: Provider, fake: FakeVault) -> None:
+    """A poll's lease look-up and read are both sent before either is answered, from one thread; a
+    lease found gone is issued anew in the round after."""
+    parameters = spc(
+        """
+        - objectName: db-user
+          secretPath: database/creds/app
+          secretKey: username
+        - objectName: password
+          secretPath: secret/data/app
+          secretKey: password
+        """
+    )
+    first = mount(provider, parameters)
+    fake.events.clear()
+    fake.fail_next("/v1/sys/leases/lookup", answer(400, {"errors": ["invalid lease ID"]}))
+    second = mount(provider, parameters)
+    assert fake.events == [
+        ("sent", "PUT /v1/sys/leases/lookup"),
+        ("sent", f"GET {KV}"),
+        ("answered", "PUT /v1/sys/leases/lookup"),
+        ("answered", f"GET {KV}"),
+        ("sent", "GET /v1/database/creds/app"),
+        ("answered", "GET /v1/database/creds/app"),
+    ]
+    assert [r.source for r in second.records] == ["new", "new"]
+    assert second.files[0].contents != first.files[0].contents  # a new database user
+    assert second.files[1] == first.files[1]
+
+
 def test_a_missing_key_fails_the_whole_mount(provider: Provider) -> None:
     """All or nothing: the first object is fine, the second's key is absent, and the Mount is one error."""
     parameters = spc(

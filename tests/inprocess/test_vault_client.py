@@ -22,8 +22,9 @@ from provider.errors import (
 )
 from provider.request.vault_request import VaultRequest
 from provider.settings import TlsSettings
-from provider.vault.client import VaultClient, request_kind
+from provider.vault.client import VaultClient, VaultReply
 from provider.vault.deadline import Deadline
+from provider.vault.request_counts import request_kind
 from provider.vault.retry import RetryPolicy
 from provider.vault.target import VaultTarget
 from provider.vault.transport import HttpRequest, HttpResponse
@@ -288,3 +289,55 @@ def test_one_transport_per_address_and_tls_settings() -> None:
 def test_request_kinds(request_: VaultRequest, kind: str) -> None:
     """The metrics' kinds: a bounded set, never a path."""
     assert request_kind(request_) == kind
+
+
+def test_send_all_sends_every_request_before_reading_any_answer() -> None:
+    """One thread, Vault working on all of them at once; each outcome in its place, an error among them."""
+    paths = ["/v1/secret/data/a", "/v1/secret/data/b", "/v1/secret/data/c"]
+
+    def vault(request: HttpRequest) -> HttpResponse:
+        if request.path.endswith("/b"):
+            return answer(403, {"errors": ["permission denied"]})
+        return answer(200, {"data": {"data": {"path": request.path}}})
+
+    transport = MockTransport(vault)
+    counted = Counted()
+    outcomes = VaultClient(lambda target: transport, counted, FAST).send_all(
+        TARGET, [VaultRequest("GET", path) for path in paths], Deadline(5), TOKEN
+    )
+    assert transport.events == [("sent", f"GET {path}") for path in paths] + [
+        ("answered", f"GET {path}") for path in paths
+    ]
+    first, second, third = outcomes
+    assert isinstance(first, VaultReply)
+    assert first.payload["data"]["data"] == {"path": paths[0]}
+    assert isinstance(second, PermissionDenied)
+    assert (str(second), second.status) == ("permission denied (403): permission denied", 403)
+    assert isinstance(third, VaultReply)
+    assert third.payload["data"]["data"] == {"path": paths[2]}
+    assert counted.seen == [("read", 200), ("read", 403), ("read", 200)]
+
+
+def test_send_all_retries_a_passing_failure_as_send_does() -> None:
+    """A sealed answer to one of them: that one alone is sent again after the back-off, then answered."""
+    sealed_once = Script(SEALED, OK)
+
+    def vault(request: HttpRequest) -> HttpResponse:
+        return sealed_once(request) if request.path.endswith("/b") else OK
+
+    transport = MockTransport(vault)
+    outcomes = VaultClient(lambda target: transport, Counted(), FAST, random=lambda: 0.5).send_all(
+        TARGET,
+        [VaultRequest("GET", "/v1/secret/data/a"), VaultRequest("GET", "/v1/secret/data/b")],
+        Deadline(5),
+        TOKEN,
+    )
+    assert [outcome.payload for outcome in outcomes] == [json.loads(OK.body)] * 2  # type: ignore[union-attr]
+    assert transport.events == [
+        ("sent", "GET /v1/secret/data/a"),
+        ("sent", "GET /v1/secret/data/b"),
+        ("answered", "GET /v1/secret/data/a"),
+        ("answered", "GET /v1/secret/data/b"),
+        ("sent", "GET /v1/secret/data/b"),
+        ("answered", "GET /v1/secret/data/b"),
+    ]

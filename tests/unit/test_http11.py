@@ -23,7 +23,7 @@ import pytest
 from provider.errors import DeadlineExceeded, ProviderError, ResponseTooLarge, VaultRejected, VaultUnavailable
 from provider.vault.http11 import request_head
 from provider.vault.target import VaultTarget
-from provider.vault.transport import HttpRequest, HttpResponse, Transport, http11_transports
+from provider.vault.transport import HttpRequest, HttpResponse, Transport, begin, http11_transports
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 GET = HttpRequest("GET", "/v1/secret/data/app")
@@ -413,3 +413,37 @@ def test_an_unsafe_header_is_vault_rejected(server: ScriptedServer) -> None:
         "the 'X-Vault-Token' header holds a line break or control character"
     )
     assert server.heads == []
+
+
+def test_requests_begun_together_are_on_the_wire_before_any_answer_is_read(server: ScriptedServer) -> None:
+    """`begin` writes at once, on a connection each: Vault works on all of a Mount's reads together."""
+    server.script(Step(), Step(OK.replace(b"{}", b"[]")))
+    transport, _ = transport_to(server)
+    try:
+        first = begin(transport, GET, 2)
+        second = begin(transport, HttpRequest("GET", "/v1/secret/data/other"), 2)
+        ends = time.monotonic() + 2
+        while len(server.heads) < 2 and time.monotonic() < ends:
+            time.sleep(0.005)
+        assert len(server.heads) == 2, "both requests reach the server before either answer is read"
+        bodies = sorted([first.answer().body, second.answer().body])
+    finally:
+        transport.close()
+    assert (bodies, server.connections) == ([b"[]", b"{}"], 2)
+
+
+def test_a_begun_request_that_cannot_connect_fails_when_its_answer_is_read() -> None:
+    """The failure waits for `answer()`, so a Mount meets each request's error in object order."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    target = VaultTarget(f"http://127.0.0.1:{port}", "flag")
+    transport = http11_transports(pool_size=2)(target)
+    try:
+        pending = begin(transport, GET, 2)
+        with pytest.raises(VaultUnavailable) as caught:
+            pending.answer()
+    finally:
+        transport.close()
+    assert str(caught.value) == f"cannot reach Vault at {target.describe()}: Connection refused"
+    assert caught.value.retryable
