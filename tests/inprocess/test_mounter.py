@@ -139,6 +139,31 @@ def test_a_polls_lookups_and_reads_go_out_together(provider: Provider, fake: Fak
     assert second.files[1] == first.files[1]
 
 
+def test_every_mount_takes_its_requests_in_one_order(provider: Provider, fake: FakeVault) -> None:
+    """Key locks are taken as requests are first sent: in one sorted order whatever the objects' order,
+    so two volumes of a pod listing the same secrets the other way round never wait on each other."""
+    fake.put("app/b", {"password": "b"})
+    listed = [("a", "secret/data/app"), ("b", "secret/data/app/b")]
+    sent = []
+    for objects in (listed, listed[::-1]):
+        fake.events.clear()
+        mount(
+            provider,
+            spc(
+                "".join(
+                    f"""
+        - objectName: {name}
+          secretPath: {path}
+          secretKey: password
+        """
+                    for name, path in objects
+                )
+            ),
+        )
+        sent.append([what for event, what in fake.events if event == "sent" and "/secret/" in what])
+    assert sent == [[f"GET {KV}", f"GET {KV}/b"]] * 2
+
+
 def test_a_missing_key_fails_the_whole_mount(provider: Provider) -> None:
     """All or nothing: the first object is fine, the second's key is absent, and the Mount is one error."""
     parameters = spc(
