@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from provider.vault.endpoint import Endpoint
 from provider.vault.http11 import Answer, Connection, StaleConnection
@@ -84,50 +85,29 @@ class ConnectionPool:
         connection.close()
 
 
+@dataclass(slots=True, eq=False)
 class InFlight:
     """One request sent (or that failed to go) on a connection of the pool, its answer not read yet."""
 
-    __slots__ = (
-        "_connect",
-        "_endpoint",
-        "_ends",
-        "_give_back",
-        "_head",
-        "_max_body",
-        "_method",
-        "connection",
-        "failure",
-    )
-
-    def __init__(
-        self,
-        endpoint: Endpoint,
-        max_body: int,
-        give_back: Callable[[Connection], None],
-        head: bytes,
-        method: str,
-        connect: float,
-        ends: float,
-    ) -> None:
-        self._endpoint = endpoint
-        self._max_body = max_body
-        self._give_back = give_back
-        self._head = head
-        self._method = method
-        self._connect = connect
-        self._ends = ends
-        self.connection: Connection | None = None
-        self.failure: BaseException | None = None
+    endpoint: Endpoint
+    max_body: int
+    give_back: Callable[[Connection], None]
+    head: bytes = field(repr=False)  # holds the token
+    method: str
+    connect: float
+    ends: float
+    connection: Connection | None = None
+    failure: Exception | None = None
 
     def send(self) -> None:
         """Writes the request, on a new connection unless a kept one was taken (then closed on failure)."""
         try:
             while True:
                 if self.connection is None:
-                    left = max(self._ends - time.monotonic(), _MIN_CONNECT_SECONDS)
-                    self.connection = self._endpoint.open(min(self._connect, left))
+                    left = max(self.ends - time.monotonic(), _MIN_CONNECT_SECONDS)
+                    self.connection = self.endpoint.open(min(self.connect, left))
                 try:
-                    self.connection.send(self._head, self._ends)
+                    self.connection.send(self.head, self.ends)
                     return
                 except StaleConnection:
                     # Only a reused connection goes stale, so this happens at most once per exchange.
@@ -147,7 +127,7 @@ class InFlight:
         assert connection is not None, "answer() is read once"
         self.connection = None
         try:
-            answer = connection.answer(self._method, self._ends, self._max_body)
+            answer = connection.answer(self.method, self.ends, self.max_body)
         except StaleConnection:
             # A kept connection the server closed as the request went out, before any answer:
             # it did not see the request, so it goes once more on a new connection.
@@ -158,7 +138,7 @@ class InFlight:
             connection.close()
             raise
         if answer.reusable:
-            self._give_back(connection)
+            self.give_back(connection)
         else:
             connection.close()
         return answer
