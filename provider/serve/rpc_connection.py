@@ -1,12 +1,12 @@
 """One client's HTTP/2 connection to our gRPC server: requests in, unary answers out.
 
-A reader thread owns the socket's receiving side and the HTTP/2 state (h2); a call whose
+A reader thread owns the socket's receiving side and the HTTP/2 state (`http2`); a call whose
 request is complete goes to a worker, which writes its own answer under the same lock.
 That is one thread hand-off per call, where grpcio's Python server takes three
 (completion queue, polling thread, worker) and keeps 22 MiB of its core in every node's
 memory. The driver keeps one connection open and multiplexes its Mounts over it.
 
-Bad bytes end the connection, never the process: h2 answers a protocol error with
+Bad bytes end the connection, never the process: a protocol error is answered with
 GOAWAY, and anything else from the peer closes the socket quietly.
 """
 
@@ -20,14 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
-import h2.settings
-from hyperframe.frame import GoAwayFrame
-
 from provider.serve import grpc_wire
+from provider.serve.http2 import ServerProtocol
+from provider.serve.http2_frames import Data, Event, Headers, ProtocolError, Reset
 from provider.serve.logs import where_raised
 from provider.serve.rpc_status import CallContext, RpcAbort, StatusCode
 
@@ -37,10 +32,7 @@ log = logging.getLogger("provider.rpc")
 
 _RECEIVE_BYTES = 256 * 1024
 _WINDOW_BYTES = 1024 * 1024
-_SETTINGS: dict[h2.settings.SettingCodes | int, int] = {
-    h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 256,
-    h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: 64 * 1024,
-}
+_MAX_STREAMS = 256
 
 
 class Method(NamedTuple):
@@ -80,19 +72,10 @@ class Connection:
         self._methods = methods
         self._limits = limits
         self._dispatch = dispatch
-        # h2's header checks were ~5% of a warm poll's CPU (yappi). Outbound headers are
-        # our own constants; of inbound ones only :method, :path, content-type and
-        # grpc-timeout are read, each checked where it is used.
-        config = h2.config.H2Configuration(
-            client_side=False,
-            header_encoding=None,
-            validate_outbound_headers=False,
-            normalize_outbound_headers=False,
-            validate_inbound_headers=False,
-        )
-        self._h2 = h2.connection.H2Connection(config)
-        self._h2.local_settings.update(_SETTINGS)
-        # Guards h2's state and writes to the socket; waited on for flow-control windows.
+        # Of a request's headers only :method, :path, content-type and grpc-timeout are
+        # read, each checked where it is used; ours are constants.
+        self._h2 = ServerProtocol(_MAX_STREAMS, _WINDOW_BYTES)
+        # Guards the HTTP/2 state and writes to the socket; waited on for flow-control windows.
         self._lock = threading.Condition()
         self._calls: dict[int, _Call] = {}
         self._draining = False
@@ -102,16 +85,15 @@ class Connection:
         """The reader loop; returns when the connection is over."""
         try:
             with self._lock:
-                self._h2.initiate_connection()
-                # Streams keep HTTP/2's 64 KiB window, topped up as h2 sees half of it used
-                # (grpc-core did not honour a larger INITIAL_WINDOW_SIZE); the connection's is
-                # wider so many Mounts' requests can arrive at once.
-                self._h2.increment_flow_control_window(_WINDOW_BYTES - 65535)
+                # Streams keep HTTP/2's 64 KiB window (grpc-core did not honour a larger
+                # INITIAL_WINDOW_SIZE); the connection's is wider so many Mounts' requests can
+                # arrive at once.
+                self._h2.start()
                 self._flush()
             while data := self._sock.recv(_RECEIVE_BYTES):
                 for call in self._receive(data):
                     self._dispatch(lambda call=call: self._run(call))  # type: ignore[misc]
-        except (OSError, h2.exceptions.ProtocolError):
+        except (OSError, ProtocolError):
             pass  # the peer went away or spoke something that is not HTTP/2: it is its loss
         except Exception as exc:
             log.error("unexpected %s on a gRPC connection\n%s", type(exc).__name__, where_raised(exc))
@@ -124,10 +106,8 @@ class Connection:
             if self._draining or self._gone:
                 return
             self._draining = True
-            goaway = GoAwayFrame(0)
-            goaway.last_stream_id = self._h2.highest_inbound_stream_id
-            # Written beside h2: its own GOAWAY would close the connection to the answers still due.
-            self._send(goaway.serialize())
+            # The answers still due are written after it: GOAWAY only stops new streams.
+            self._send(self._h2.goaway())
 
     def close(self) -> None:
         """Cut the connection; the reader ends and cancels whatever is still running."""
@@ -138,9 +118,10 @@ class Connection:
         ready: list[_Call] = []
         with self._lock:
             try:
-                events = self._h2.receive_data(data)
-            except h2.exceptions.ProtocolError:
-                self._flush()  # h2 has queued its GOAWAY
+                events = self._h2.receive(data)
+            except ProtocolError as exc:
+                self._flush()
+                self._send(self._h2.goaway(exc.code))
                 raise
             for event in events:
                 call = self._on_event(event)
@@ -149,30 +130,29 @@ class Connection:
             self._flush()
         return ready
 
-    def _on_event(self, event: h2.events.Event) -> _Call | None:
-        if isinstance(event, h2.events.RequestReceived):
-            self._begin(event.stream_id, dict(event.headers or ()))
-        elif isinstance(event, h2.events.DataReceived):
-            self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+    def _on_event(self, event: Event) -> _Call | None:
+        if isinstance(event, Headers):
+            begun = self._begin(event.stream_id, event.fields)
+            return begun if event.ended and not begun.refused else None
+        if isinstance(event, Data):
             call = self._calls.get(event.stream_id)
-            if call is not None and not call.refused:
-                call.body += event.data or b""
-                if len(call.body) > self._limits.max_receive_bytes:
-                    self._refuse(call, StatusCode.RESOURCE_EXHAUSTED, "the request is larger than allowed")
-        elif isinstance(event, h2.events.StreamEnded):
-            call = self._calls.get(event.stream_id)
-            if call is not None and not call.refused:
-                return call
-        elif isinstance(event, h2.events.StreamReset):
-            call = self._calls.pop(event.stream_id, None)
-            if call is not None:
-                call.closed = True
-                call.context.end()
-        elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
-            self._lock.notify_all()
+            if call is None or call.refused:
+                return None
+            call.body += event.data
+            if len(call.body) > self._limits.max_receive_bytes:
+                self._refuse(call, StatusCode.RESOURCE_EXHAUSTED, "the request is larger than allowed")
+                return None
+            return call if event.ended else None
+        if isinstance(event, Reset):
+            reset = self._calls.pop(event.stream_id, None)
+            if reset is not None:
+                reset.closed = True
+                reset.context.end()
+            return None
+        self._lock.notify_all()  # WindowOpened: a worker may be waiting to send
         return None
 
-    def _begin(self, stream_id: int, headers: dict[bytes, bytes]) -> None:
+    def _begin(self, stream_id: int, headers: dict[bytes, bytes]) -> _Call:
         path = headers.get(b":path", b"").decode("latin-1")
         call = _Call(stream_id, path, CallContext(grpc_wire.parse_timeout(headers.get(b"grpc-timeout"))))
         self._calls[stream_id] = call
@@ -184,6 +164,7 @@ class Connection:
             self._refuse(call, StatusCode.UNIMPLEMENTED, "only gRPC calls are served here")
         elif path not in self._methods:
             self._refuse(call, StatusCode.UNIMPLEMENTED, f"unknown method {path}")
+        return call
 
     def _refuse(self, call: _Call, code: StatusCode, details: str) -> None:
         """Answer now, with no message (lock held)."""
@@ -226,21 +207,19 @@ class Connection:
                     call.stream_id, start + grpc_wire.trailers(code, details), end_stream=True
                 )
             else:
-                self._h2.send_headers(call.stream_id, start)
+                self._h2.send_headers(call.stream_id, start, end_stream=False)
                 self._send_data(call, payload)
                 if call.closed or self._gone:
                     return
                 self._h2.send_headers(call.stream_id, grpc_wire.trailers(code, details), end_stream=True)
             self._flush()
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-            pass  # the stream ended under us
         finally:
             self._calls.pop(call.stream_id, None)
 
     def _send_data(self, call: _Call, payload: bytes) -> None:
         view = memoryview(payload)
         while view and not (call.closed or self._gone):
-            window = min(self._h2.local_flow_control_window(call.stream_id), self._h2.max_outbound_frame_size)
+            window = min(self._h2.send_window(call.stream_id), self._h2.max_outbound_frame_size)
             if window <= 0:
                 self._flush()
                 self._lock.wait(timeout=1.0)  # the reader notifies on WINDOW_UPDATE

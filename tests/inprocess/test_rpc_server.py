@@ -8,6 +8,8 @@ so does the driver's grpc-go client, which the e2e suite checks through the real
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -218,3 +220,16 @@ def test_the_health_probe_reads_our_health_service(served: Served, tmp_path: Pat
 def test_the_health_probe_names_an_unknown_service_as_not_found(served: Served) -> None:
     """No status set for the whole server: the server's NOT_FOUND is what the probe reports."""
     assert check_health(served.socket, 2.0) == "gRPC server not answering: NOT_FOUND"
+
+
+def test_bytes_that_are_not_http2_end_that_connection_with_goaway_and_nothing_else(served: Served) -> None:
+    with socket.socket(socket.AF_UNIX) as peer:
+        peer.settimeout(5)
+        peer.connect(served.socket)
+        peer.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while chunk := peer.recv(65536):
+            received += chunk
+    goaway = received[-17:]  # the last frame: 9 bytes of frame header, last stream, error code
+    assert (goaway[3], struct.unpack(">LL", goaway[9:])) == (7, (0, 1))  # GOAWAY, PROTOCOL_ERROR
+    assert served.call("still serving").runtime_version == "still serving"
