@@ -10,13 +10,27 @@ from __future__ import annotations
 import socket
 import time
 
-import h2.config
-import h2.connection
-import h2.events
-import h2.exceptions
+import hpack
 from grpc_health.v1 import health_pb2
 
 from provider.serve import grpc_wire
+from provider.serve.http2_frames import (
+    ACK,
+    CONTINUATION,
+    DATA,
+    END_HEADERS,
+    END_STREAM,
+    GOAWAY,
+    HEADERS,
+    PING,
+    PREFACE,
+    RST_STREAM,
+    SETTINGS,
+    ProtocolError,
+    frame,
+    take_frames,
+    unpadded,
+)
 from provider.serve.rpc_status import StatusCode
 
 __all__ = ["check_health"]
@@ -49,13 +63,12 @@ def _call(socket_path: str, timeout: float) -> health_pb2.HealthCheckResponse:
             return _exchange(sock, ends, timeout)
     except TimeoutError:
         raise _Failed(StatusCode.DEADLINE_EXCEEDED) from None
-    except (OSError, h2.exceptions.ProtocolError, grpc_wire.WireError, ValueError):
+    except (OSError, ProtocolError, hpack.HPACKError, grpc_wire.WireError, ValueError):
         raise _Failed(StatusCode.UNAVAILABLE) from None
 
 
 def _exchange(sock: socket.socket, ends: float, timeout: float) -> health_pb2.HealthCheckResponse:
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
-    conn.initiate_connection()
+    """One call on stream 1 of a new connection: its answer, or _Failed with the status it ended with."""
     request = [
         (b":method", b"POST"),
         (b":scheme", b"http"),
@@ -65,33 +78,51 @@ def _exchange(sock: socket.socket, ends: float, timeout: float) -> health_pb2.He
         (b"te", b"trailers"),
         (b"grpc-timeout", f"{max(int(timeout * 1000), 1)}m".encode()),
     ]
-    conn.send_headers(1, request)
-    conn.send_data(
-        1, grpc_wire.frame(health_pb2.HealthCheckRequest(service="").SerializeToString()), end_stream=True
+    message = grpc_wire.frame(health_pb2.HealthCheckRequest(service="").SerializeToString())
+    sock.sendall(
+        PREFACE
+        + frame(SETTINGS, 0, 0)
+        + frame(HEADERS, END_HEADERS, 1, hpack.Encoder().encode(request))
+        + frame(DATA, END_STREAM, 1, message)
     )
-    sock.sendall(conn.data_to_send())
+    decoder = hpack.Decoder()
     headers: dict[bytes, bytes] = {}
+    block = bytearray()
     body = bytearray()
+    buffer = bytearray()
+    ended = False
     while True:
         sock.settimeout(max(ends - time.monotonic(), 0.001))
         data = sock.recv(65536)
         if not data:
             raise _Failed(StatusCode.UNAVAILABLE)
-        for event in conn.receive_data(data):
-            if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
-                headers.update(dict(event.headers or ()))
-            elif isinstance(event, h2.events.DataReceived):
-                body += event.data or b""
-                conn.acknowledge_received_data(event.flow_controlled_length, 1)
-            elif isinstance(event, h2.events.StreamReset):
+        buffer += data
+        replies = []
+        for kind, flags, stream_id, payload in take_frames(buffer):
+            if kind == SETTINGS and not flags & ACK:
+                replies.append(frame(SETTINGS, ACK, 0))
+            elif kind == PING and not flags & ACK:
+                replies.append(frame(PING, ACK, 0, payload))
+            elif kind in (RST_STREAM, GOAWAY) and stream_id in (0, 1) and not (kind == GOAWAY and body):
                 raise _Failed(StatusCode.UNAVAILABLE)
-            elif isinstance(event, h2.events.StreamEnded):
-                code, _ = grpc_wire.read_status(headers)
-                if code != StatusCode.OK:
-                    raise _Failed(
-                        StatusCode(code) if code in StatusCode._value2member_map_ else StatusCode.UNKNOWN
-                    )
-                return health_pb2.HealthCheckResponse.FromString(grpc_wire.unframe(bytes(body)))
-        pending = conn.data_to_send()
-        if pending:
-            sock.sendall(pending)
+            elif stream_id != 1:
+                continue
+            elif kind in (HEADERS, CONTINUATION):
+                block += unpadded(flags, payload) if kind == HEADERS else payload
+                if flags & END_HEADERS:
+                    headers.update(decoder.decode(bytes(block), raw=True))
+                    block.clear()
+            elif kind == DATA:
+                body += unpadded(flags, payload)
+            ended = ended or (kind in (HEADERS, DATA) and bool(flags & END_STREAM))
+            if ended and not block:  # the last header block may follow in CONTINUATION frames
+                return _answer(headers, body)
+        if replies:
+            sock.sendall(b"".join(replies))
+
+
+def _answer(headers: dict[bytes, bytes], body: bytearray) -> health_pb2.HealthCheckResponse:
+    code, _ = grpc_wire.read_status(headers)
+    if code != StatusCode.OK:
+        raise _Failed(StatusCode(code) if code in StatusCode._value2member_map_ else StatusCode.UNKNOWN)
+    return health_pb2.HealthCheckResponse.FromString(grpc_wire.unframe(bytes(body)))

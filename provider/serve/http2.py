@@ -27,7 +27,6 @@ from provider.serve.http2_frames import (
     END_HEADERS,
     END_STREAM,
     FLOW_CONTROL_ERROR,
-    FRAME_HEAD,
     FRAME_SIZE_ERROR,
     GOAWAY,
     HEADER_TABLE_SIZE,
@@ -55,6 +54,7 @@ from provider.serve.http2_frames import (
     Reset,
     WindowOpened,
     frame,
+    take_frames,
     unpadded,
     window_update,
 )
@@ -109,21 +109,11 @@ class ServerProtocol:
             del buffer[: len(PREFACE)]
             self._preface_seen = True
         events: list[Event] = []
-        start = 0
-        while len(buffer) - start >= 9:
-            high, low, kind, flags, stream_id = FRAME_HEAD.unpack_from(buffer, start)
-            size = high << 16 | low
-            if size > MAX_FRAME_BYTES:
-                raise ProtocolError(FRAME_SIZE_ERROR, "a frame larger than SETTINGS_MAX_FRAME_SIZE")
-            end = start + 9 + size
-            if len(buffer) < end:
-                break
-            self._onframe(kind, flags, stream_id & MAX_WINDOW, bytes(buffer[start + 9 : end]), events)
-            start = end
-        del buffer[:start]
+        for kind, flags, stream_id, payload in take_frames(buffer):
+            self._on_frame(kind, flags, stream_id, payload, events)
         return events
 
-    def _onframe(self, kind: int, flags: int, stream_id: int, payload: bytes, events: list[Event]) -> None:
+    def _on_frame(self, kind: int, flags: int, stream_id: int, payload: bytes, events: list[Event]) -> None:
         if self._block is not None and kind != CONTINUATION:
             raise ProtocolError(PROTOCOL_ERROR, "a header block was interrupted")
         if kind == DATA:

@@ -46,6 +46,7 @@ __all__ = [
     "Reset",
     "WindowOpened",
     "frame",
+    "take_frames",
     "unpadded",
     "window_update",
 ]
@@ -109,6 +110,27 @@ Event = Headers | Data | Reset | WindowOpened
 def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
     size = len(payload)
     return FRAME_HEAD.pack(size >> 16, size & 0xFFFF, kind, flags, stream_id) + payload
+
+
+def take_frames(buffer: bytearray) -> list[tuple[int, int, int, bytes]]:
+    """The whole frames at the start of `buffer` as (type, flags, stream, payload), removed from it.
+
+    A frame still arriving stays in the buffer; one larger than we accept is a FRAME_SIZE_ERROR.
+    """
+    frames = []
+    start = 0
+    while len(buffer) - start >= 9:
+        high, low, kind, flags, stream_id = FRAME_HEAD.unpack_from(buffer, start)
+        size = high << 16 | low
+        if size > MAX_FRAME_BYTES:
+            raise ProtocolError(FRAME_SIZE_ERROR, "a frame larger than SETTINGS_MAX_FRAME_SIZE")
+        end = start + 9 + size
+        if len(buffer) < end:
+            break
+        frames.append((kind, flags, stream_id & MAX_WINDOW, bytes(buffer[start + 9 : end])))
+        start = end
+    del buffer[:start]
+    return frames
 
 
 def window_update(stream_id: int, increment: int) -> bytes:

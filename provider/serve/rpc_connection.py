@@ -74,7 +74,7 @@ class Connection:
         self._dispatch = dispatch
         # Of a request's headers only :method, :path, content-type and grpc-timeout are
         # read, each checked where it is used; ours are constants.
-        self._h2 = ServerProtocol(_MAX_STREAMS, _WINDOW_BYTES)
+        self._http2 = ServerProtocol(_MAX_STREAMS, _WINDOW_BYTES)
         # Guards the HTTP/2 state and writes to the socket; waited on for flow-control windows.
         self._lock = threading.Condition()
         self._calls: dict[int, _Call] = {}
@@ -88,7 +88,7 @@ class Connection:
                 # Streams keep HTTP/2's 64 KiB window (grpc-core did not honour a larger
                 # INITIAL_WINDOW_SIZE); the connection's is wider so many Mounts' requests can
                 # arrive at once.
-                self._h2.start()
+                self._http2.start()
                 self._flush()
             while data := self._sock.recv(_RECEIVE_BYTES):
                 for call in self._receive(data):
@@ -107,7 +107,7 @@ class Connection:
                 return
             self._draining = True
             # The answers still due are written after it: GOAWAY only stops new streams.
-            self._send(self._h2.goaway())
+            self._send(self._http2.goaway())
 
     def close(self) -> None:
         """Cut the connection; the reader ends and cancels whatever is still running."""
@@ -118,10 +118,10 @@ class Connection:
         ready: list[_Call] = []
         with self._lock:
             try:
-                events = self._h2.receive(data)
+                events = self._http2.receive(data)
             except ProtocolError as exc:
                 self._flush()
-                self._send(self._h2.goaway(exc.code))
+                self._send(self._http2.goaway(exc.code))
                 raise
             for event in events:
                 call = self._on_event(event)
@@ -203,15 +203,15 @@ class Connection:
         start = [(b":status", b"200"), (b"content-type", grpc_wire.CONTENT_TYPE)]
         try:
             if payload is None:
-                self._h2.send_headers(
+                self._http2.send_headers(
                     call.stream_id, start + grpc_wire.trailers(code, details), end_stream=True
                 )
             else:
-                self._h2.send_headers(call.stream_id, start, end_stream=False)
+                self._http2.send_headers(call.stream_id, start, end_stream=False)
                 self._send_data(call, payload)
                 if call.closed or self._gone:
                     return
-                self._h2.send_headers(call.stream_id, grpc_wire.trailers(code, details), end_stream=True)
+                self._http2.send_headers(call.stream_id, grpc_wire.trailers(code, details), end_stream=True)
             self._flush()
         finally:
             self._calls.pop(call.stream_id, None)
@@ -219,17 +219,17 @@ class Connection:
     def _send_data(self, call: _Call, payload: bytes) -> None:
         view = memoryview(payload)
         while view and not (call.closed or self._gone):
-            window = min(self._h2.send_window(call.stream_id), self._h2.max_outbound_frame_size)
+            window = min(self._http2.send_window(call.stream_id), self._http2.max_outbound_frame_size)
             if window <= 0:
                 self._flush()
                 self._lock.wait(timeout=1.0)  # the reader notifies on WINDOW_UPDATE
                 continue
-            self._h2.send_data(call.stream_id, bytes(view[:window]))
+            self._http2.send_data(call.stream_id, bytes(view[:window]))
             view = view[window:]
         # Not flushed here: the caller writes headers, data and trailers in one send.
 
     def _flush(self) -> None:
-        data = self._h2.data_to_send()
+        data = self._http2.data_to_send()
         if data:
             self._send(data)
 

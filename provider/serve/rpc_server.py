@@ -1,8 +1,8 @@
 """Our gRPC server: unary methods over HTTP/2 on unix sockets, drained gracefully.
 
 The provider's whole gRPC surface is three unary methods on a socket only the driver
-reaches, so the server is this and `rpc_connection`, on h2 (the python-hyper HTTP/2
-state machine). grpcio's server cost 22 MiB of RSS on every node before the first
+reaches, so the server is this and `rpc_connection`, on our own server side of HTTP/2
+(`http2`, with hpack coding the headers). grpcio's server cost 22 MiB of RSS on every node before the first
 Mount, and about 0.4 ms more CPU per call (`python -m bench`, the README's figures).
 """
 

@@ -233,3 +233,33 @@ def test_bytes_that_are_not_http2_end_that_connection_with_goaway_and_nothing_el
     goaway = received[-17:]  # the last frame: 9 bytes of frame header, last stream, error code
     assert (goaway[3], struct.unpack(">LL", goaway[9:])) == (7, (0, 1))  # GOAWAY, PROTOCOL_ERROR
     assert served.call("still serving").runtime_version == "still serving"
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        pytest.param(b"HTTP/1.1 400 Bad Request\r\n\r\n", "UNAVAILABLE", id="not-http2"),
+        pytest.param(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00", "UNAVAILABLE", id="settings-then-close"),
+        pytest.param(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00" + bytes(8), "UNAVAILABLE", id="goaway"),
+        pytest.param(None, "DEADLINE_EXCEEDED", id="silent"),
+    ],
+)
+def test_the_health_probe_reports_a_socket_that_is_no_grpc_server(
+    tmp_path: Path, answer: bytes | None, said: str
+) -> None:
+    path = str(tmp_path / "other.sock")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(path)
+        listener.listen(1)
+
+        def serve_once() -> None:
+            peer, _ = listener.accept()
+            with peer:
+                peer.recv(65536)
+                if answer is None:
+                    peer.recv(65536)  # until the probe gives up and closes
+                else:
+                    peer.sendall(answer)
+
+        threading.Thread(target=serve_once, daemon=True).start()
+        assert check_health(path, 0.3) == f"gRPC server not answering: {said}"
