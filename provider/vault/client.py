@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,9 +37,10 @@ from provider.vault.target import VaultTarget, without_userinfo
 from provider.vault.transport import HttpRequest, HttpResponse, Pending, TransportFactory, begin
 from provider.vault.transports import Transports
 
-__all__ = ["JITTER", "VaultClient", "VaultReply"]
+__all__ = ["JITTER", "MAX_SENT_AHEAD", "VaultClient", "VaultReply"]
 
 JITTER = secrets.SystemRandom()
+MAX_SENT_AHEAD = 16
 
 log = logging.getLogger("provider.vault")
 
@@ -58,6 +60,9 @@ class VaultClient:
         self._retry = retry
         self._random = random
         self._sticky = StickyNodes()
+        # Requests sent ahead by all Mounts together, beyond each Mount's first: Vault's load
+        # stays bounded in a mount storm (as by the fetch thread pool this replaced).
+        self._ahead = threading.BoundedSemaphore(MAX_SENT_AHEAD)
 
     def close(self) -> None:
         self._transports.close()
@@ -70,14 +75,28 @@ class VaultClient:
         Vault answers them at once, as it would a thread per request, but from this one thread:
         a Mount's parallel reads cost no hand-offs between threads. Retries, failover and
         redirects then go on request by request, exactly as `send` does them.
+
+        A Mount's first request always goes at once; the others go ahead while fewer than
+        MAX_SENT_AHEAD are out for all Mounts, else each in its turn after the answers before
+        it. Never waiting for a permit, a Mount cannot hold some while it waits for more.
         """
-        primed = [self._prime(target, request, token, deadline) for request in requests]
+        primed = [
+            self._prime(target, request, token, deadline)
+            if index == 0 or self._ahead.acquire(blocking=False)
+            else None
+            for index, request in enumerate(requests)
+        ]
+        permits = sum(first is not None for first in primed[1:])
         outcomes: list[VaultReply | ProviderError] = []
-        for request, first in zip(requests, primed, strict=True):
-            try:
-                outcomes.append(self.send(target, request, deadline, token, first))
-            except ProviderError as exc:
-                outcomes.append(exc)
+        try:
+            for request, first in zip(requests, primed, strict=True):
+                try:
+                    outcomes.append(self.send(target, request, deadline, token, first))
+                except ProviderError as exc:
+                    outcomes.append(exc)
+        finally:
+            for _ in range(permits):
+                self._ahead.release()
         return outcomes
 
     def send(

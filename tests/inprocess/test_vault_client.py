@@ -22,7 +22,7 @@ from provider.errors import (
 )
 from provider.request.vault_request import VaultRequest
 from provider.settings import TlsSettings
-from provider.vault.client import VaultClient, VaultReply
+from provider.vault.client import MAX_SENT_AHEAD, VaultClient, VaultReply
 from provider.vault.deadline import Deadline
 from provider.vault.request_counts import request_kind
 from provider.vault.retry import RetryPolicy
@@ -341,3 +341,28 @@ def test_send_all_retries_a_passing_failure_as_send_does() -> None:
         ("sent", "GET /v1/secret/data/b"),
         ("answered", "GET /v1/secret/data/b"),
     ]
+
+
+def test_send_all_keeps_at_most_its_bound_ahead_and_gives_the_permits_back() -> None:
+    """Beyond a Mount's first request, MAX_SENT_AHEAD go ahead; the rest go in turn, and a next
+    Mount gets the same again."""
+    transport = MockTransport(lambda request: OK)
+    vault = VaultClient(lambda target: transport, Counted(), FAST)
+    requests = [VaultRequest("GET", f"/v1/secret/data/{index}") for index in range(MAX_SENT_AHEAD + 3)]
+    ahead = 1 + MAX_SENT_AHEAD
+    expected = (
+        [("sent", f"GET {request.path}") for request in requests[:ahead]]
+        + [("answered", f"GET {request.path}") for request in requests[:ahead]]
+        + [
+            event
+            for request in requests[ahead:]
+            for event in (("sent", f"GET {request.path}"), ("answered", f"GET {request.path}"))
+        ]
+    )
+    for _ in range(2):
+        transport.events.clear()
+        assert all(
+            isinstance(outcome, VaultReply)
+            for outcome in vault.send_all(TARGET, requests, Deadline(5), TOKEN)
+        )
+        assert transport.events == expected
