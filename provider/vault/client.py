@@ -144,8 +144,7 @@ class VaultClient:
 
     def _prime(self, target: VaultTarget, request: VaultRequest, token: str, deadline: Deadline) -> _Primed:
         """The first attempt of `request`'s first round, sent now to the node that round asks first."""
-        several = len(target.addresses) > 1
-        exchange = _exchange(target, request, token, CONNECT_TIMEOUT_SECONDS if several else None)
+        exchange = _exchange(target, request, token)
         address = self._sticky.order((target.address, target.tls), target.addresses)[0]
         try:
             transport = self._transports.of(target.node(address))
@@ -166,7 +165,7 @@ class VaultClient:
         key = (target.address, target.tls)
         order = self._sticky.order(key, target.addresses)
         if primed is None:
-            exchange = _exchange(target, request, token, CONNECT_TIMEOUT_SECONDS if several else None)
+            exchange = _exchange(target, request, token)
         else:
             # Another request may have moved the sticky node since: the primed one is asked first.
             exchange = primed.exchange
@@ -281,10 +280,12 @@ class _Answered:
     node: str
 
 
-def _exchange(
-    target: VaultTarget, request: VaultRequest, token: str, connect_timeout: float | None
-) -> HttpRequest:
-    """The HTTP request for `request`, with the headers Vault's own clients send."""
+def _exchange(target: VaultTarget, request: VaultRequest, token: str) -> HttpRequest:
+    """The HTTP request for `request`, with the headers Vault's own clients send.
+
+    With several nodes, connecting to one is bounded below the whole timeout, so the next
+    can still be asked.
+    """
     headers = {"X-Vault-Request": "true"}
     if token:
         headers["X-Vault-Token"] = token
@@ -293,4 +294,5 @@ def _exchange(
     if request.body is not None:
         headers["Content-Type"] = "application/json"
     body = request.body.encode() if request.body is not None else None
+    connect_timeout = CONNECT_TIMEOUT_SECONDS if len(target.addresses) > 1 else None
     return HttpRequest(request.method, request.path, request.query, headers, body, connect_timeout)

@@ -146,18 +146,12 @@ class Connection:
         with contextlib.suppress(OSError):
             self.sock.close()
 
-    def exchange(self, head: bytes, method: str, ends: float, max_body: int) -> Answer:
-        """Send `head` (with any body) and read the answer, by `ends` and within `max_body` bytes.
-
-        Raises StaleConnection (send again elsewhere), OSError (TimeoutError: nothing by
-        `ends`), AnswerBroken, BodyTooLarge or BodyPastDeadline. The caller closes the
-        connection after any of them.
-        """
-        self.send(head, ends)
-        return self.answer(method, ends, max_body)
+    # An exchange is `send`, then `answer`, each bounded by `ends`. Both raise StaleConnection
+    # (send again elsewhere) or OSError (TimeoutError: nothing by `ends`); `answer` also
+    # AnswerBroken, BodyTooLarge or BodyPastDeadline. The caller closes the connection after any.
 
     def send(self, head: bytes, ends: float) -> None:
-        """The first half of `exchange`: the request is written, its answer still to read."""
+        """Writes `head` (with any body); its answer is read by `answer`."""
         left = ends - time.monotonic()
         if left <= 0:
             raise TimeoutError("no time left to send")
@@ -170,7 +164,7 @@ class Connection:
             raise
 
     def answer(self, method: str, ends: float, max_body: int) -> Answer:
-        """The second half of `exchange`: the answer to what `send` wrote."""
+        """The answer to what `send` wrote, within `max_body` bytes."""
         reader = Reader(self.sock, self._buffer, ends)
         while True:
             status, version, fields = self._read_head(reader)

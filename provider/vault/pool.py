@@ -40,7 +40,8 @@ class ConnectionPool:
     def exchange(self, head: bytes, method: str, connect: float, ends: float) -> Answer:
         """One answer to `head` (the request, body included), connecting within `connect` seconds.
 
-        Raises what `Endpoint.open` and `Connection.exchange` raise, except StaleConnection.
+        Raises what `Endpoint.open`, `Connection.send` and `Connection.answer` raise, except
+        StaleConnection.
         """
         return self.begin(head, method, connect, ends).answer()
 

@@ -32,11 +32,6 @@ class VaultSession:
 
     def send_all(self, requests: Sequence[VaultRequest]) -> list[VaultReply | ProviderError]:
         """Each request's reply or error; all are sent before any answer is read (`VaultClient.send_all`)."""
-        if len(requests) == 1:
-            try:
-                return [self.send(requests[0])]
-            except ProviderError as exc:
-                return [exc]
         return self.client.send_all(self.target, requests, self.deadline, self.token)
 
     def with_token(self, token: str) -> VaultSession:
