@@ -185,8 +185,9 @@ class ServerProtocol:
         self._block = None
         try:
             fields = dict(self._decoder.decode(bytes(block), raw=True))
-        except hpack.HPACKError as exc:
-            raise ProtocolError(COMPRESSION_ERROR, f"a header block that does not decode ({exc})") from None
+        except hpack.HPACKError:
+            # Not hpack's words: they may quote what it was decoding.
+            raise ProtocolError(COMPRESSION_ERROR, "a header block that does not decode") from None
         ended = bool(flags & END_STREAM)
         if stream_id in self._inbound_open:
             # Trailers from the client: gRPC sends none, but they would end the request.
