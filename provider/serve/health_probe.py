@@ -10,10 +10,10 @@ from __future__ import annotations
 import socket
 import time
 
-import hpack
 from grpc_health.v1 import health_pb2
 
 from provider.serve import grpc_wire
+from provider.serve.header_coding import HeaderDecoder, HeaderError, encode_block
 from provider.serve.http2_frames import (
     ACK,
     CONTINUATION,
@@ -22,6 +22,7 @@ from provider.serve.http2_frames import (
     END_STREAM,
     GOAWAY,
     HEADERS,
+    MAX_HEADER_BLOCK,
     PING,
     PREFACE,
     RST_STREAM,
@@ -63,7 +64,7 @@ def _call(socket_path: str, timeout: float) -> health_pb2.HealthCheckResponse:
             return _exchange(sock, ends, timeout)
     except TimeoutError:
         raise _Failed(StatusCode.DEADLINE_EXCEEDED) from None
-    except (OSError, ProtocolError, hpack.HPACKError, grpc_wire.WireError, ValueError):
+    except (OSError, ProtocolError, HeaderError, grpc_wire.WireError, ValueError):
         raise _Failed(StatusCode.UNAVAILABLE) from None
 
 
@@ -82,10 +83,10 @@ def _exchange(sock: socket.socket, ends: float, timeout: float) -> health_pb2.He
     sock.sendall(
         PREFACE
         + frame(SETTINGS, 0, 0)
-        + frame(HEADERS, END_HEADERS, 1, hpack.Encoder().encode(request))
+        + frame(HEADERS, END_HEADERS, 1, encode_block(request))
         + frame(DATA, END_STREAM, 1, message)
     )
-    decoder = hpack.Decoder()
+    decoder = HeaderDecoder(max_list_size=MAX_HEADER_BLOCK)
     headers: dict[bytes, bytes] = {}
     block = bytearray()
     body = bytearray()
@@ -110,7 +111,7 @@ def _exchange(sock: socket.socket, ends: float, timeout: float) -> health_pb2.He
             elif kind in (HEADERS, CONTINUATION):
                 block += unpadded(flags, payload) if kind == HEADERS else payload
                 if flags & END_HEADERS:
-                    headers.update(decoder.decode(bytes(block), raw=True))
+                    headers.update(decoder.decode(block))
                     block.clear()
             elif kind == DATA:
                 body += unpadded(flags, payload)

@@ -2,9 +2,9 @@
 
 Why our own: h2's general state machine was over a quarter of the CPU of serving a warm
 poll (yappi), for a peer that only ever opens unary calls. This is framing, flow control
-and the connection's settings; header blocks are HPACK-coded by `hpack` (h2's own
-coder). What a gRPC server never sees is refused or ignored: a PUSH_PROMISE from a
-client is a protocol error, PRIORITY is ignored, so is GOAWAY (the peer closes).
+and the connection's settings; header blocks are HPACK-coded by `header_coding`. What a
+gRPC server never sees is refused or ignored: a PUSH_PROMISE from a client is a protocol
+error, PRIORITY is ignored, so is GOAWAY (the peer closes).
 
 `ServerProtocol` holds no socket and takes no lock: `rpc_connection` feeds it the bytes
 read, acts on the events it returns and writes `data_to_send()`, under its own lock.
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import struct
 
-import hpack
-
+from provider.serve.header_coding import HeaderDecoder, HeaderError, encode_block
 from provider.serve.http2_frames import (
     ACK,
     COMPRESSION_ERROR,
@@ -29,7 +28,6 @@ from provider.serve.http2_frames import (
     FLOW_CONTROL_ERROR,
     FRAME_SIZE_ERROR,
     GOAWAY,
-    HEADER_TABLE_SIZE,
     HEADERS,
     INITIAL_WINDOW_SIZE,
     MAX_CONCURRENT_STREAMS,
@@ -68,8 +66,7 @@ class ServerProtocol:
     def __init__(self, max_streams: int, connection_window: int) -> None:
         self._max_streams = max_streams
         self._connection_window = connection_window  # what we allow the client to send
-        self._decoder = hpack.Decoder(max_header_list_size=MAX_HEADER_BLOCK)
-        self._encoder = hpack.Encoder()
+        self._decoder = HeaderDecoder(max_list_size=MAX_HEADER_BLOCK)
         self._buffer = bytearray()
         self._preface_seen = False
         self._out: list[bytes] = []
@@ -184,10 +181,9 @@ class ServerProtocol:
         stream_id, flags, block = self._block
         self._block = None
         try:
-            fields = dict(self._decoder.decode(bytes(block), raw=True))
-        except hpack.HPACKError:
-            # Not hpack's words: they may quote what it was decoding.
-            raise ProtocolError(COMPRESSION_ERROR, "a header block that does not decode") from None
+            fields = dict(self._decoder.decode(block))
+        except HeaderError as exc:
+            raise ProtocolError(COMPRESSION_ERROR, f"a header block that does not decode: {exc}") from None
         ended = bool(flags & END_STREAM)
         if stream_id in self._inbound_open:
             # Trailers from the client: gRPC sends none, but they would end the request.
@@ -217,9 +213,8 @@ class ServerProtocol:
             raise ProtocolError(FRAME_SIZE_ERROR, "a SETTINGS payload that is not whole settings")
         for offset in range(0, len(payload), 6):
             setting, value = struct.unpack_from(">HL", payload, offset)
-            if setting == HEADER_TABLE_SIZE:
-                self._encoder.header_table_size = value
-            elif setting == INITIAL_WINDOW_SIZE:
+            # HEADER_TABLE_SIZE sizes a table our encoder never adds to (`encode_block`).
+            if setting == INITIAL_WINDOW_SIZE:
                 if value > MAX_WINDOW:
                     raise ProtocolError(FLOW_CONTROL_ERROR, "an initial window over 2^31-1")
                 delta, self._initial_window = value - self._initial_window, value
@@ -256,7 +251,7 @@ class ServerProtocol:
         """Queue a header block; `end_stream` ends the answer (trailers, or trailers-only)."""
         if stream_id not in self._send_windows:
             return  # reset by the client meanwhile
-        block = self._encoder.encode(fields)
+        block = encode_block(fields)
         size = self.max_outbound_frame_size
         first_flags = END_STREAM if end_stream else 0
         chunks = [block[offset : offset + size] for offset in range(0, len(block), size)] or [b""]
