@@ -86,7 +86,7 @@ def record(value: Any, clocks: Clocks | None = None) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         hints = _hints(type(value))
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
+        for f in _stored_fields(type(value)):
             item = getattr(value, f.name)
             if _monotonic(f):
                 out[f.name] = _clocks(clocks).to_wall(item)
@@ -159,8 +159,13 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__} value"
 
 
+def _stored_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    """The fields `__init__` takes: the others are derived from them (a cached hash) and not kept."""
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
 def _dataclass(cls: type, value: Any, clocks: Clocks | None) -> Any:
-    fields = dataclasses.fields(cls)
+    fields = _stored_fields(cls)
     if not isinstance(value, dict) or set(value) != {f.name for f in fields}:
         raise RecordError(f"the fields of {cls.__name__} differ")
     hints = _hints(cls)

@@ -9,7 +9,6 @@ Secret or a mounted file) makes versions identical across nodes and restarts.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 
 __all__ = ["object_version"]
@@ -17,9 +16,6 @@ __all__ = ["object_version"]
 
 def object_version(key: bytes, fingerprint: str, content: bytes) -> str:
     """URL-safe base64 HMAC-SHA256 over the object's configuration then its content."""
-    mac = hmac.new(key, digestmod=hashlib.sha256)
-    mac.update(fingerprint.encode())
     # A separator so that configuration and content cannot shift into each other.
-    mac.update(b"\x00")
-    mac.update(content)
-    return base64.urlsafe_b64encode(mac.digest()).decode()
+    message = b"".join((fingerprint.encode(), b"\x00", content))
+    return base64.urlsafe_b64encode(hmac.digest(key, message, "sha256")).decode()

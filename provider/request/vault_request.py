@@ -32,6 +32,14 @@ class VaultRequest:
     query: tuple[tuple[str, str], ...] = ()
     # JSON text of `secretArgs`; may carry values that must never be shown.
     body: str | None = field(default=None, repr=False)
+    # Requests key the plan, the lease cache and each Mount's answers: hashed once, not per lookup.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.method, self.path, self.query, self.body)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def describe(self) -> str:
         """Method and path for messages; never the body."""

@@ -8,6 +8,7 @@ secret paths, tokens or values.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -24,6 +25,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Each labelled child once: `labels()` checks and locks on every call, several times a Mount.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.mounts = Counter(
             f"{PREFIX}_mounts", "Mount RPCs by result.", ["result", "code"], registry=self.registry
         )
@@ -128,22 +131,22 @@ class Metrics:
 
     def mount_done(self, code: str, seconds: float, spc_namespace: str, spc_name: str) -> None:
         result = "success" if code == "OK" else "failure"
-        self.mounts.labels(result, code).inc()
-        self.mount_duration.labels(result, code).observe(seconds)
+        self._child(self.mounts, result, code).inc()
+        self._child(self.mount_duration, result, code).observe(seconds)
         if code != "OK":
-            self.mount_failures.labels(spc_namespace, spc_name, code).inc()
+            self._child(self.mount_failures, spc_namespace, spc_name, code).inc()
 
     def vault_request(self, kind: str, status: int | None) -> None:
-        self.vault_requests.labels(kind, str(status) if status is not None else "error").inc()
+        self._child(self.vault_requests, kind, str(status) if status is not None else "error").inc()
 
     def vault_failover(self, reason: str) -> None:
-        self.vault_failovers.labels(reason).inc()
+        self._child(self.vault_failovers, reason).inc()
 
     def login(self, result: str) -> None:
-        self.logins.labels(result).inc()
+        self._child(self.logins, result).inc()
 
     def cache_lookup(self, cache: str, result: str) -> None:
-        self.cache_lookups.labels(cache, result).inc()
+        self._child(self.cache_lookups, cache, result).inc()
 
     def state_restored(self, cache: str, count: int) -> None:
         self.state_restored_entries.labels(cache).set(count)
@@ -158,7 +161,7 @@ class Metrics:
         self.state_saves.labels(result).inc()
 
     def lease_renewal(self, result: str) -> None:
-        self.lease_renewals.labels(result).inc()
+        self._child(self.lease_renewals, result).inc()
 
     def observe_caches(
         self, cached_tokens: Callable[[], int], kept: Callable[[], Mapping[Kind, int]]
@@ -170,6 +173,14 @@ class Metrics:
 
     def observe_readiness(self, ready: Callable[[], bool]) -> None:
         self.ready.set_function(lambda: 1.0 if ready() else 0.0)
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            # Two threads may both get here: labels() hands both the same child.
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -89,3 +89,22 @@ def test_sleep_raises_when_cancelled_during_the_wait() -> None:
         deadline.sleep(30.0)
     assert time.monotonic() - started < 5.0
     assert str(caught.value) == "the caller cancelled the Mount"
+
+
+def test_a_cancel_before_the_first_sleep_still_ends_it() -> None:
+    """Cancelled before any sleep began (no wakeup made yet): the sleep raises at once."""
+    deadline = Deadline(60.0)
+    deadline.cancel()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        deadline.sleep(30.0)
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_second_sleep_is_cancelled_too() -> None:
+    """After one sleep ran out, a cancel from another thread ends the next one."""
+    deadline = Deadline(60.0)
+    deadline.sleep(0.01)
+    threading.Timer(0.05, deadline.cancel).start()
+    with pytest.raises(Cancelled):
+        deadline.sleep(30.0)
