@@ -8,6 +8,7 @@ with the pod's volume context; the kubelet's keys are authoritative.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ POD_SERVICE_ACCOUNT = "csi.storage.k8s.io/serviceAccount.name"
 SERVICE_ACCOUNT_TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"
 SPC_NAME = "secretProviderClass"
 MAX_NAME_LENGTH = 253  # a Kubernetes object name
+# Distinct requests remembered: each volume on the node sends the same request on every poll.
+REQUEST_CACHE_SIZE = 256
 # Sent as the X-Vault-Namespace header: printable ASCII, no spaces.
 NAMESPACE_PATTERN = re.compile(r"[\x21-\x7e]+")
 
@@ -233,7 +236,24 @@ def parse_mount_request(
     With `token_optional` (the TokenRequest fallback is on) a request without a token
     for the audience is valid and `jwt` is empty. `default_audience` (-audience) serves
     classes that name none.
+
+    A rotation poll repeats its volume's request byte for byte (the token changes when the
+    kubelet renews it), so valid requests are remembered (MountConfig is immutable). The
+    cache holds their tokens in memory only, as the token cache holds Vault's.
     """
+    return _parse_remembered(attributes, secrets, target_path, permission, token_optional, default_audience)
+
+
+@functools.lru_cache(maxsize=REQUEST_CACHE_SIZE)
+def _parse_remembered(
+    attributes: str,
+    secrets: str,
+    target_path: str,
+    permission: str,
+    token_optional: bool,
+    default_audience: str,
+) -> MountConfig:
+    # An InvalidRequest is not remembered: it is raised anew each time.
     problems: list[str] = []
     raw_params = _string_map(attributes, "attributes", allow_null=False)
     # OpenBao's spellings become ours here, before anything reads a parameter.

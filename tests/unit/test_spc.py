@@ -140,6 +140,21 @@ def test_minimal_request() -> None:
     assert [obj.name for obj in config.objects] == ["db-password"]
 
 
+def test_a_repeated_request_is_parsed_once_and_a_renewed_token_anew() -> None:
+    """A rotation poll sends its volume's request again: the same config, until the token changes."""
+    first = parse()
+    assert parse() is first
+    renewed = parse(**{TOKENS_KEY: tokens_json({"vault": OTHER_TOKEN})})
+    assert (renewed.jwt, first.jwt) == (OTHER_TOKEN, TOKEN)
+    assert parse(permission="256").default_mode == 256
+
+
+def test_a_refused_request_is_refused_again() -> None:
+    """Only valid requests are remembered: the same bad request raises the same error every time."""
+    messages = [error_of(remove=("roleName",)) for _ in range(2)]
+    assert messages == ["roleName is required: the Vault role to log in with"] * 2
+
+
 def test_token_never_in_repr() -> None:
     """The MountConfig repr (which may reach a debug log) leaves the token out."""
     assert TOKEN not in repr(parse())
