@@ -2,8 +2,8 @@
 
 The provider's whole gRPC surface is three unary methods on a socket only the driver
 reaches, so the server is this and `rpc_connection`, on our own server side of HTTP/2
-(`http2`, with hpack coding the headers). grpcio's server cost 22 MiB of RSS on every node before the first
-Mount, and about 0.4 ms more CPU per call (`python -m bench`, the README's figures).
+(`http2`, `header_coding`) and `workers`. grpcio's server cost 22 MiB of RSS on every node before
+the first Mount, and about 0.4 ms more CPU per call (`python -m bench`, the README's figures).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from provider.serve.rpc_connection import Connection, Limits, Method
+from provider.serve.workers import Workers
 
 __all__ = ["Method", "RpcServer"]
 
@@ -31,7 +31,7 @@ class RpcServer:
     def __init__(self, methods: dict[str, Method], workers: int, limits: Limits) -> None:
         self._methods = methods
         self._limits = limits
-        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="rpc")
+        self._pool = Workers(workers, "rpc")
         self._listeners: list[socket.socket] = []
         self._connections: set[Connection] = set()
         self._idle = threading.Condition()  # guards the two below
@@ -70,7 +70,7 @@ class RpcServer:
             connections = list(self._connections)
         for connection in connections:
             connection.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.stop()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -107,7 +107,7 @@ class RpcServer:
 
         try:
             self._pool.submit(counted)
-        except RuntimeError:  # the pool is shut down: the connection is being cut anyway
+        except RuntimeError:  # the pool is stopped: the connection is being cut anyway
             with self._idle:
                 self._running_calls -= 1
 
