@@ -92,7 +92,7 @@ class ServerProtocol:
 
     # --- receiving ----------------------------------------------------------------------------
 
-    def receive(self, data: bytes) -> list[Event]:
+    def receive(self, data: bytes | memoryview) -> list[Event]:
         """The events in `data` (frames may span reads); raises ProtocolError."""
         buffer = self._buffer
         buffer += data

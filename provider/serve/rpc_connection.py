@@ -1,10 +1,12 @@
 """One client's HTTP/2 connection to our gRPC server: requests in, unary answers out.
 
-A reader thread owns the socket's receiving side and the HTTP/2 state (`http2`); a call whose
-request is complete goes to a worker, which writes its own answer under the same lock.
-That is one thread hand-off per call, where grpcio's Python server takes three
-(completion queue, polling thread, worker) and keeps 22 MiB of its core in every node's
-memory. The driver keeps one connection open and multiplexes its Mounts over it.
+A reader thread owns the socket's receiving side and the HTTP/2 state (`http2`). A call
+whose request is complete while no other call is open on the connection (a rotation
+poll, as the driver spaces them) is answered by the reader itself, with `relief`
+reading whatever else arrives meanwhile; otherwise it goes to a worker, which writes
+its own answer under the same lock. grpcio's Python server takes three hand-offs per
+call (completion queue, polling thread, worker) and keeps 22 MiB of its core in every
+node's memory. The driver keeps one connection open and multiplexes its Mounts over it.
 
 Bad bytes end the connection, never the process: a protocol error is answered with
 GOAWAY, and anything else from the peer closes the socket quietly.
@@ -16,46 +18,22 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
 
 from provider.serve import grpc_wire
 from provider.serve.http2 import ServerProtocol
 from provider.serve.http2_frames import Data, Event, Headers, ProtocolError, Reset
 from provider.serve.logs import where_raised
+from provider.serve.relief import Relief
+from provider.serve.rpc_calls import Call, CallRunner, Limits, Method
 from provider.serve.rpc_status import CallContext, RpcAbort, StatusCode
 
-__all__ = ["Connection", "Limits", "Method"]
+__all__ = ["CallRunner", "Connection", "Limits", "Method"]
 
 log = logging.getLogger("provider.rpc")
 
 _RECEIVE_BYTES = 256 * 1024
 _WINDOW_BYTES = 1024 * 1024
 _MAX_STREAMS = 256
-
-
-class Method(NamedTuple):
-    """A unary method: how its request is parsed, and the handler that answers it."""
-
-    decode: Callable[[bytes], Any]
-    handle: Callable[[Any, CallContext], Any]
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_receive_bytes: int
-    max_send_bytes: int
-
-
-@dataclass
-class _Call:
-    stream_id: int
-    path: str
-    context: CallContext
-    body: bytearray = field(default_factory=bytearray)
-    refused: bool = False  # answered already (too large, unknown), body ignored
-    closed: bool = False  # reset by the client, or the connection is gone
 
 
 class Connection:
@@ -66,18 +44,21 @@ class Connection:
         sock: socket.socket,
         methods: dict[str, Method],
         limits: Limits,
-        dispatch: Callable[[Callable[[], None]], None],
+        runner: CallRunner,
+        relief: Relief,
     ) -> None:
         self._sock = sock
         self._methods = methods
         self._limits = limits
-        self._dispatch = dispatch
+        self._runner = runner
+        self._relief = relief
+        self._answering_here = False  # the reader is answering a call itself
         # Of a request's headers only :method, :path, content-type and grpc-timeout are
         # read, each checked where it is used; ours are constants.
         self._http2 = ServerProtocol(_MAX_STREAMS, _WINDOW_BYTES)
         # Guards the HTTP/2 state and writes to the socket; waited on for flow-control windows.
         self._lock = threading.Condition()
-        self._calls: dict[int, _Call] = {}
+        self._calls: dict[int, Call] = {}
         self._draining = False
         self._gone = False
 
@@ -90,9 +71,16 @@ class Connection:
                 # arrive at once.
                 self._http2.start()
                 self._flush()
-            while data := self._sock.recv(_RECEIVE_BYTES):
-                for call in self._receive(data):
-                    self._dispatch(lambda call=call: self._run(call))  # type: ignore[misc]
+            # Read into one buffer: a fresh 256 KiB bytes object per read was an mmap, an mremap
+            # and a munmap per call.
+            buffer = memoryview(bytearray(_RECEIVE_BYTES))
+            while received := self._sock.recv_into(buffer):
+                calls = self._receive(buffer[:received])
+                if len(calls) == 1 and self._alone(calls[0]):
+                    self._answer_here(calls[0])
+                    continue
+                for call in calls:
+                    self._runner.submit(lambda call=call: self._run(call))  # type: ignore[misc]
         except (OSError, ProtocolError):
             pass  # the peer went away or spoke something that is not HTTP/2: it is its loss
         except Exception as exc:
@@ -114,8 +102,47 @@ class Connection:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
 
-    def _receive(self, data: bytes) -> list[_Call]:
-        ready: list[_Call] = []
+    def _alone(self, call: Call) -> bool:
+        with self._lock:
+            return not self._draining and len(self._calls) == 1 and call.stream_id in self._calls
+
+    def _answer_here(self, call: Call) -> None:
+        """Answer `call` on the reader thread; meanwhile `relief` reads for it (`_relieve`)."""
+        fd = self._sock.fileno()
+        with self._lock:
+            self._answering_here = True
+        self._relief.watch(fd, self._relieve)
+        try:
+            self._runner.run_here(lambda: self._run(call))
+        finally:
+            self._relief.unwatch(fd)
+            with self._lock:
+                self._answering_here = False
+
+    def _relieve(self) -> bool:
+        """On the relief thread, while the reader answers: read what arrived; True to be woken again."""
+        with self._lock:
+            if not self._answering_here or self._gone:
+                return False
+            try:
+                data = self._sock.recv(_RECEIVE_BYTES, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False  # the reader meets the same error after its call
+            if not data:
+                return False  # the peer left: likewise
+            try:
+                calls = self._receive(data)
+            except ProtocolError:
+                self.close()  # GOAWAY is sent; the reader's next read ends the connection
+                return False
+        for call in calls:
+            self._runner.submit(lambda call=call: self._run(call))  # type: ignore[misc]
+        return True
+
+    def _receive(self, data: bytes | memoryview) -> list[Call]:
+        ready: list[Call] = []
         with self._lock:
             try:
                 events = self._http2.receive(data)
@@ -130,7 +157,7 @@ class Connection:
             self._flush()
         return ready
 
-    def _on_event(self, event: Event) -> _Call | None:
+    def _on_event(self, event: Event) -> Call | None:
         if isinstance(event, Headers):
             begun = self._begin(event.stream_id, event.fields)
             return begun if event.ended and not begun.refused else None
@@ -152,9 +179,9 @@ class Connection:
         self._lock.notify_all()  # WindowOpened: a worker may be waiting to send
         return None
 
-    def _begin(self, stream_id: int, headers: dict[bytes, bytes]) -> _Call:
+    def _begin(self, stream_id: int, headers: dict[bytes, bytes]) -> Call:
         path = headers.get(b":path", b"").decode("latin-1")
-        call = _Call(stream_id, path, CallContext(grpc_wire.parse_timeout(headers.get(b"grpc-timeout"))))
+        call = Call(stream_id, path, CallContext(grpc_wire.parse_timeout(headers.get(b"grpc-timeout"))))
         self._calls[stream_id] = call
         if self._draining:
             self._refuse(call, StatusCode.UNAVAILABLE, "the provider is shutting down")
@@ -166,12 +193,12 @@ class Connection:
             self._refuse(call, StatusCode.UNIMPLEMENTED, f"unknown method {path}")
         return call
 
-    def _refuse(self, call: _Call, code: StatusCode, details: str) -> None:
+    def _refuse(self, call: Call, code: StatusCode, details: str) -> None:
         """Answer now, with no message (lock held)."""
         call.refused = True
         self._finish(call, None, code, details)
 
-    def _run(self, call: _Call) -> None:
+    def _run(self, call: Call) -> None:
         """On a worker: the handler's answer, or the status it ended with."""
         method = self._methods[call.path]
         try:
@@ -196,7 +223,7 @@ class Connection:
         finally:
             call.context.end()
 
-    def _finish(self, call: _Call, payload: bytes | None, code: StatusCode, details: str) -> None:
+    def _finish(self, call: Call, payload: bytes | None, code: StatusCode, details: str) -> None:
         """Write the answer (lock held); a call its client reset or left is dropped."""
         if call.closed or self._gone:
             return
@@ -216,7 +243,7 @@ class Connection:
         finally:
             self._calls.pop(call.stream_id, None)
 
-    def _send_data(self, call: _Call, payload: bytes) -> None:
+    def _send_data(self, call: Call, payload: bytes) -> None:
         view = memoryview(payload)
         while view and not (call.closed or self._gone):
             window = min(self._http2.send_window(call.stream_id), self._http2.max_outbound_frame_size)
@@ -247,4 +274,5 @@ class Connection:
         for call in calls:
             call.closed = True
             call.context.end()
+        self._relief.forget(self._sock.fileno())
         self._sock.close()

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from provider.serve.relief import Relief
 from provider.serve.rpc_connection import Connection, Limits, Method
 from provider.serve.workers import Workers
 
@@ -32,6 +33,7 @@ class RpcServer:
         self._methods = methods
         self._limits = limits
         self._pool = Workers(workers, "rpc")
+        self._relief = Relief()
         self._listeners: list[socket.socket] = []
         self._connections: set[Connection] = set()
         self._idle = threading.Condition()  # guards the two below
@@ -50,6 +52,7 @@ class RpcServer:
         self._listeners.append(listener)
 
     def start(self) -> None:
+        self._relief.start()
         for listener in self._listeners:
             threading.Thread(target=self._accept, args=(listener,), name="rpc-accept", daemon=True).start()
 
@@ -71,6 +74,7 @@ class RpcServer:
         for connection in connections:
             connection.close()
         self._pool.stop()
+        self._relief.stop()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -78,7 +82,7 @@ class RpcServer:
                 sock, _ = listener.accept()
             except OSError:
                 return  # shut down by `stop`
-            connection = Connection(sock, self._methods, self._limits, self._dispatch)
+            connection = Connection(sock, self._methods, self._limits, self, self._relief)
             with self._idle:
                 if self._stopping:
                     sock.close()
@@ -93,7 +97,19 @@ class RpcServer:
             with self._idle:
                 self._connections.discard(connection)
 
-    def _dispatch(self, run: Callable[[], None]) -> None:
+    def run_here(self, run: Callable[[], None]) -> None:
+        """A call on the connection's own thread, counted as a worker's is."""
+        with self._idle:
+            self._running_calls += 1
+        try:
+            run()
+        finally:
+            with self._idle:
+                self._running_calls -= 1
+                self._idle.notify_all()
+
+    def submit(self, run: Callable[[], None]) -> None:
+        """A call on a worker thread."""
         with self._idle:
             self._running_calls += 1
 

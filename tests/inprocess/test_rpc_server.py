@@ -161,6 +161,34 @@ def test_a_cancelled_call_runs_the_handlers_callbacks(served: Served) -> None:
     assert served.call("after").runtime_version == "after"
 
 
+def test_calls_arriving_while_the_reader_answers_one_itself_are_answered_meanwhile(served: Served) -> None:
+    """A call alone on its connection runs on the reader thread; the relief thread reads the next ones."""
+    entered, release = threading.Event(), threading.Event()
+    threads: dict[str, str] = {}
+
+    def handler(request: Any, context: CallContext) -> Any:
+        threads[request.version] = threading.current_thread().name
+        if request.version == "slow":
+            entered.set()
+            assert release.wait(5)
+        return reply(request.version)
+
+    served.handler = handler
+    served.call("warm")  # the connection is open: the next call is alone on it
+    slow = served.future("slow")
+    assert entered.wait(5)
+    assert [served.call(f"quick-{i}", timeout=3).runtime_version for i in range(3)] == [
+        "quick-0",
+        "quick-1",
+        "quick-2",
+    ]
+    assert not slow.done()
+    release.set()
+    assert slow.result(timeout=5).runtime_version == "slow"
+    assert threads["slow"] == "rpc-conn"
+    assert {threads[f"quick-{i}"] for i in range(3)} <= {f"rpc_{n}" for n in range(1, 5)}
+
+
 def test_a_large_answer_flows_through_http2_flow_control(served: Served) -> None:
     """3 MiB, far past the 64 KiB initial window: sent as the client opens its window."""
     big = "x" * (3 * 1024 * 1024)
