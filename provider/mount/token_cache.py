@@ -20,7 +20,6 @@ have revoked them while the provider was down, so their first use asks Vault
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import threading
@@ -54,7 +53,7 @@ class JwtDigester:
         return "JwtDigester(<key hidden>)"
 
     def __call__(self, jwt: str) -> str:
-        return hmac.new(self._key, jwt.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, jwt.encode(), "sha256").hex()
 
 
 @dataclass(frozen=True)
