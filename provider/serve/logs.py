@@ -44,6 +44,8 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str, fmt: str = "text") -> None:
     logging.addLevelName(TRACE, "TRACE")
+    # Neither format shows them: not looked up (a getpid system call) for every record.
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
