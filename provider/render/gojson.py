@@ -96,15 +96,14 @@ def utf8(text: str) -> bytes:
     return text.encode("utf-8", errors="gojson-surrogates")
 
 
+# One decoder for every answer: json.loads with hooks builds a new one per call; it keeps no state.
+_DECODER = json.JSONDecoder(parse_int=JsonNumber, parse_float=JsonNumber, parse_constant=_reject_constant)
+
+
 def loads(data: bytes | str) -> Any:
     """Parse JSON, keeping numbers as `JsonNumber`; invalid UTF-8 becomes U+FFFD as in Go."""
     text = data.decode("utf-8", errors="gojson-replace") if isinstance(data, bytes) else data
-    return json.loads(
-        text,
-        parse_int=JsonNumber,
-        parse_float=JsonNumber,
-        parse_constant=_reject_constant,
-    )
+    return _DECODER.decode(text)
 
 
 _ESCAPES = {
