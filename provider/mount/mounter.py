@@ -19,7 +19,7 @@ from provider.mount.object_files import object_files, versioned_content
 from provider.mount.plan import MountPlan
 from provider.mount.pod_tokens import PodToken, PodTokens
 from provider.mount.read_errors import read_error
-from provider.mount.target_policy import resolve_target
+from provider.mount.target_policy import KnownTargets
 from provider.render.file_paths import path_conflicts
 from provider.render.version_hmac import object_version
 from provider.request.mount_request import MountConfig
@@ -86,6 +86,7 @@ class Mounter:
         self._leases = leases
         self._kv2 = kv2
         self._counters = counters
+        self._targets = KnownTargets(settings)
 
     @property
     def requests_tokens(self) -> bool:
@@ -93,7 +94,7 @@ class Mounter:
         return self._tokens.requests_tokens
 
     def mount(self, config: MountConfig, deadline: Deadline) -> MountResult:
-        target = resolve_target(self._settings, config.vault_overrides)
+        target = self._targets.resolve(config.vault_overrides)
         auth_mount = config.auth_mount or self._settings.vault_mount.strip("/")
         pod = self._tokens.token_for(config, target, auth_mount, deadline)
         sensitive = _sensitive(config, pod)

@@ -20,9 +20,33 @@ from provider.request.mount_request import VaultOverrides
 from provider.settings import Settings, TlsSettings
 from provider.vault.target import VaultTarget, without_userinfo
 
-__all__ = ["resolve_target"]
+__all__ = ["KnownTargets", "resolve_target"]
 
 SCHEMES = ("http", "https", "unix")
+# Distinct SecretProviderClass settings remembered by `KnownTargets`: a node holds a few.
+KNOWN_TARGETS = 256
+
+
+class KnownTargets:
+    """`resolve_target` for the process's settings, each class's answer remembered where it may be.
+
+    Every poll of a volume resolves the same settings again. A class that names TLS files is
+    resolved each time: the guard rails follow those paths' symlinks, which may change.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._known: dict[VaultOverrides, VaultTarget] = {}
+
+    def resolve(self, spc: VaultOverrides) -> VaultTarget:
+        target = self._known.get(spc)
+        if target is None:
+            target = resolve_target(self._settings, spc)  # raises for a refused one: never kept
+            if not (spc.ca_cert or spc.ca_directory or spc.client_cert or spc.client_key):
+                if len(self._known) >= KNOWN_TARGETS:
+                    self._known.clear()
+                self._known[spc] = target
+        return target
 
 
 def resolve_target(settings: Settings, spc: VaultOverrides) -> VaultTarget:

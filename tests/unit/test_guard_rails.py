@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from provider.errors import InvalidRequest
-from provider.mount.target_policy import resolve_target
+from provider.mount.target_policy import KnownTargets, resolve_target
 from provider.request.mount_request import VaultOverrides
 from provider.settings import parse_settings
 from provider.vault.target import VaultTarget
@@ -311,3 +311,37 @@ def test_all_guard_rails_reported_together(tls_dir: Path) -> None:
         f"vaultCACertPath {outside} is outside the directories this provider allows for TLS files "
         f"(-allowed-tls-directories: {tls_dir})"
     )
+
+
+# --- KnownTargets: what each poll resolves again -----------------------------------------
+
+
+def test_a_class_naming_no_tls_file_is_resolved_once() -> None:
+    known = KnownTargets(parse_settings([ALLOW_BOTH], {}))
+    spc = VaultOverrides(address=BACKUP)
+    first = known.resolve(spc)
+    assert known.resolve(VaultOverrides(address=BACKUP)) is first
+    assert first.address == BACKUP
+
+
+def test_a_refused_class_is_refused_on_every_poll() -> None:
+    known = KnownTargets(parse_settings([f"-allowed-vault-addresses={VAULT}"], {}))
+    for _ in range(2):
+        with pytest.raises(InvalidRequest) as caught:
+            known.resolve(VaultOverrides(address=BACKUP))
+        assert str(caught.value).startswith(f"vaultAddress {BACKUP} is not one of the Vault addresses")
+
+
+def test_a_class_naming_tls_files_is_checked_on_every_poll(tls_dir: Path) -> None:
+    """A symlink re-pointed outside the allowed directory is refused on the next poll."""
+    known = KnownTargets(parse_settings([f"-allowed-tls-directories={tls_dir}"], {}))
+    link = tls_dir / "current-ca.pem"
+    link.symlink_to(tls_dir / "ca.pem")
+    assert known.resolve(VaultOverrides(ca_cert=str(link))).tls.ca_cert == str(link)
+    outside = tls_dir.parent / "elsewhere.pem"
+    outside.write_text("not a CA")
+    link.unlink()
+    link.symlink_to(outside)
+    with pytest.raises(InvalidRequest) as caught:
+        known.resolve(VaultOverrides(ca_cert=str(link)))
+    assert "is outside the directories this provider allows for TLS files" in str(caught.value)
