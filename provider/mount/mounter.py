@@ -19,6 +19,7 @@ from provider.mount.object_files import object_files, versioned_content
 from provider.mount.plan import MountPlan
 from provider.mount.pod_tokens import PodToken, PodTokens
 from provider.mount.read_errors import read_error
+from provider.mount.rendered import RenderedVolumes, answer_signature
 from provider.mount.target_policy import KnownTargets
 from provider.render.file_paths import path_conflicts
 from provider.render.version_hmac import object_version
@@ -87,6 +88,9 @@ class Mounter:
         self._kv2 = kv2
         self._counters = counters
         self._targets = KnownTargets(settings)
+        self._rendered: RenderedVolumes[tuple[tuple[MountedFile, ...], tuple[tuple[str, str], ...]]] = (
+            RenderedVolumes()
+        )
 
     @property
     def requests_tokens(self) -> bool:
@@ -156,9 +160,21 @@ class Mounter:
     def _result(
         self, config: MountConfig, plan: MountPlan, fetched: dict[VaultRequest, Fetched], sensitive: list[str]
     ) -> MountResult:
+        files, versions = self._rendered.rendered(
+            config, answer_signature(plan, fetched), lambda: self._render(config, plan, fetched, sensitive)
+        )
+        records = tuple(
+            ObjectRecord(planned.obj.name, sent.path, sent.method, version, fetched[sent].source)
+            for planned, (_, version) in zip(plan.objects, versions, strict=True)
+            for sent in planned.sent
+        )
+        return MountResult(files, versions, records)
+
+    def _render(
+        self, config: MountConfig, plan: MountPlan, fetched: dict[VaultRequest, Fetched], sensitive: list[str]
+    ) -> tuple[tuple[MountedFile, ...], tuple[tuple[str, str], ...]]:
         files: list[MountedFile] = []
         versions = []
-        records: list[ObjectRecord] = []
         for planned in plan.objects:
             obj = planned.obj
             answers = planned.answers(fetched)
@@ -173,12 +189,8 @@ class Mounter:
                 MountedFile(path, obj.file_mode or config.default_mode, data) for path, data in written
             )
             versions.append((obj.name, version))
-            records.extend(
-                ObjectRecord(obj.name, sent.path, sent.method, version, fetched[sent].source)
-                for sent in planned.sent
-            )
         _check_volume(config, plan, files, versions)
-        return MountResult(tuple(files), tuple(versions), tuple(records))
+        return tuple(files), tuple(versions)
 
 
 def _check_volume(
