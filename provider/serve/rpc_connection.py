@@ -113,7 +113,7 @@ class Connection:
             self._answering_here = True
         self._relief.watch(fd, self._relieve)
         try:
-            self._runner.run_here(lambda: self._run(call))
+            self._runner.run_here(lambda: self._run(call, here=True))
         finally:
             self._relief.unwatch(fd)
             with self._lock:
@@ -198,8 +198,8 @@ class Connection:
         call.refused = True
         self._finish(call, None, code, details)
 
-    def _run(self, call: Call) -> None:
-        """On a worker: the handler's answer, or the status it ended with."""
+    def _run(self, call: Call, here: bool = False) -> None:
+        """The handler's answer, or the status it ended with; `here`: on the reader (`_answer_here`)."""
         method = self._methods[call.path]
         try:
             try:
@@ -219,6 +219,12 @@ class Connection:
             outcome = (None, StatusCode.UNKNOWN, "unexpected error in the provider; see its log")
         try:
             with self._lock:
+                if here and (
+                    outcome[0] is None or len(outcome[0]) <= self._http2.send_window(call.stream_id)
+                ):
+                    # The answer needs nothing more from the peer (no WINDOW_UPDATE): what comes now,
+                    # such as the PING a client sends on receiving it, waits for the reader itself.
+                    self._relief.unwatch(self._sock.fileno())
                 self._finish(call, *outcome)
         finally:
             call.context.end()
