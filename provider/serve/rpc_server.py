@@ -101,31 +101,26 @@ class RpcServer:
         """A call on the connection's own thread, counted as a worker's is."""
         with self._idle:
             self._running_calls += 1
+        self._run_counted(run)
+
+    def submit(self, run: Callable[[], None]) -> None:
+        """A call on a worker thread."""
+        with self._idle:
+            self._running_calls += 1
+        try:
+            self._pool.submit(lambda: self._run_counted(run))
+        except RuntimeError:  # the pool is stopped: the connection is being cut anyway
+            with self._idle:
+                self._running_calls -= 1
+
+    def _run_counted(self, run: Callable[[], None]) -> None:
+        """A call already counted as running; counted done when it ends, however it ends."""
         try:
             run()
         finally:
             with self._idle:
                 self._running_calls -= 1
                 self._idle.notify_all()
-
-    def submit(self, run: Callable[[], None]) -> None:
-        """A call on a worker thread."""
-        with self._idle:
-            self._running_calls += 1
-
-        def counted() -> None:
-            try:
-                run()
-            finally:
-                with self._idle:
-                    self._running_calls -= 1
-                    self._idle.notify_all()
-
-        try:
-            self._pool.submit(counted)
-        except RuntimeError:  # the pool is stopped: the connection is being cut anyway
-            with self._idle:
-                self._running_calls -= 1
 
 
 def _shut(listener: socket.socket) -> None:

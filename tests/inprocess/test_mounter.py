@@ -8,8 +8,6 @@ more, the TokenRequest fallback, and all-or-nothing answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fake_vault import FakeVault, answer
 from inprocess_kit import ADDRESS, HMAC_KEY, ISSUER, NAMESPACE, POD, composed, config_for, mount_request, spc
@@ -41,20 +39,6 @@ TWO_KEYS = spc(
       filePermission: 0o600
     """
 )
-
-
-@pytest.fixture
-def fake() -> FakeVault:
-    vault = FakeVault()
-    vault.admit("app", f"{NAMESPACE}/app")
-    vault.put("app", {"username": "app", "password": "correct-horse"})
-    return vault
-
-
-@pytest.fixture
-def provider(fake: FakeVault) -> Iterator[Provider]:
-    with composed(fake) as built:
-        yield built
 
 
 def mount(provider: Provider, parameters: dict[str, str], jwt: str = JWT) -> MountResult:

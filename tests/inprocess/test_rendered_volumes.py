@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fake_vault import FakeVault, answer
-from inprocess_kit import ISSUER, NAMESPACE, POD, composed, config_for, mount_request, spc
+from inprocess_kit import ISSUER, NAMESPACE, POD, config_for, mount_request, spc
 
 from provider.mount.mounter import MountResult
 from provider.serve.composition import Provider
@@ -20,14 +19,18 @@ from provider.vault.deadline import Deadline
 
 KV = "/v1/secret/data/app"
 JWT = ISSUER.mint(NAMESPACE, POD.service_account, POD.name, POD.uid)
+# One key, another key, and the whole data map of one secret.
 KEYS = spc(
     """
-    - objectName: user
-      secretPath: secret/data/app
-      secretKey: username
     - objectName: password
       secretPath: secret/data/app
       secretKey: password
+    - objectName: user
+      secretKey: username
+      secretPath: secret/data/app
+    - objectName: all.json
+      secretPath: secret/data/app
+      format: data
     """
 )
 ENVELOPE = spc(
@@ -36,20 +39,6 @@ ENVELOPE = spc(
       secretPath: secret/data/app
     """
 )
-
-
-@pytest.fixture
-def fake() -> FakeVault:
-    vault = FakeVault()
-    vault.admit("app", f"{NAMESPACE}/app")
-    vault.put("app", {"username": "app", "password": "correct-horse"})
-    return vault
-
-
-@pytest.fixture
-def provider(fake: FakeVault) -> Iterator[Provider]:
-    with composed(fake) as built:
-        yield built
 
 
 def polls(provider: Provider, parameters: dict[str, str]) -> Iterator[MountResult]:
@@ -86,7 +75,7 @@ def test_unchanged_answers_serve_the_last_rendering_and_each_poll_its_own_record
     first, second = next(poll), next(poll)
     assert second.files is first.files
     assert second.versions == first.versions
-    assert [record.source for record in second.records] == ["new", "new"]
+    assert [record.source for record in second.records] == ["new"] * 3
     assert len(fake.to(KV)) == 2  # each poll still reads the secret
 
 
@@ -95,7 +84,11 @@ def test_a_changed_secret_is_rendered_afresh_with_a_new_version(provider: Provid
     first = next(poll)
     fake.put("app", {"username": "app", "password": "battery-staple"})
     second = next(poll)
-    assert contents(second) == {"user": b"app", "password": b"battery-staple"}
+    assert contents(second) == {
+        "password": b"battery-staple",
+        "user": b"app",
+        "all.json": b'{"password":"battery-staple","username":"app"}',
+    }
     assert dict(second.versions)["password"] != dict(first.versions)["password"]
     assert dict(second.versions)["user"] == dict(first.versions)["user"]
 
