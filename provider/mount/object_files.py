@@ -28,7 +28,7 @@ from provider.request.objects import SecretObject
 from provider.request.template_plan import ObjectTemplate
 from provider.request.vault_request import VaultRequest
 
-__all__ = ["object_files", "render_template", "versioned_content"]
+__all__ = ["object_files", "reads_whole_answer", "render_template", "versioned_content"]
 
 # The evaluator's words for a key missing from a map: that is a secret without the key.
 _MISSING_KEY = "map has no entry for key"
@@ -44,6 +44,12 @@ def object_files(
     if obj.template is not None:
         return [(obj.name, _render(obj, obj.template, payloads, sensitive, max_file_bytes))]
     return _files(obj, payloads[obj.request], sensitive)
+
+
+def reads_whole_answer(obj: SecretObject) -> bool:
+    """Whether the files depend on more of an answer than its data: a template, or the envelope
+    (`_files` writes it when no key, pointer or format is set)."""
+    return obj.template is not None or (obj.secret_key is None and obj.key_pointer is None and not obj.format)
 
 
 def versioned_content(obj: SecretObject, written: list[tuple[str, bytes]]) -> bytes:

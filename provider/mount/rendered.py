@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from provider.mount.leases import Fetched
+from provider.mount.object_files import reads_whole_answer
 from provider.mount.plan import MountPlan
 from provider.render.extract import response_data
 from provider.request.mount_request import MountConfig
-from provider.request.objects import SecretObject
 from provider.request.vault_request import VaultRequest
 
 __all__ = ["RenderedVolumes", "answer_signature"]
@@ -55,7 +55,7 @@ class RenderedVolumes(Generic[Rendered]):
 
 def answer_signature(plan: MountPlan, fetched: Mapping[VaultRequest, Fetched]) -> tuple[Any, ...]:
     """What the plan's objects read of each answer, in request order: (request, absent, part)."""
-    whole = {sent for planned in plan.objects if _reads_whole(planned.obj) for sent in planned.sent}
+    whole = {sent for planned in plan.objects if reads_whole_answer(planned.obj) for sent in planned.sent}
     signature = []
     for request in plan.first_user:
         answer = fetched[request]
@@ -63,8 +63,3 @@ def answer_signature(plan: MountPlan, fetched: Mapping[VaultRequest, Fetched]) -
         part = payload if request in whole or not isinstance(payload, dict) else response_data(payload)
         signature.append((request, answer.source == "absent", part))
     return tuple(signature)
-
-
-def _reads_whole(obj: SecretObject) -> bool:
-    """Whether an object's file depends on more of an answer than its data: a template, or the envelope."""
-    return obj.template is not None or (obj.secret_key is None and obj.key_pointer is None and not obj.format)

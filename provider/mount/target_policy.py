@@ -42,7 +42,7 @@ class KnownTargets:
         target = self._known.get(spc)
         if target is None:
             target = resolve_target(self._settings, spc)  # raises for a refused one: never kept
-            if not (spc.ca_cert or spc.ca_directory or spc.client_cert or spc.client_key):
+            if not any(path for _, path in _tls_paths(spc)):
                 if len(self._known) >= KNOWN_TARGETS:
                     self._known.clear()
                 self._known[spc] = target
@@ -91,12 +91,7 @@ def _check_guard_rails(settings: Settings, spc: VaultOverrides) -> None:
     if spc.skip_verify and settings.forbid_spc_skip_tls_verify:
         problems.append("vaultSkipTLSVerify is forbidden by the operator (-forbid-spc-skip-tls-verify)")
     if settings.allowed_tls_directories:
-        for name, path in (
-            ("vaultCACertPath", spc.ca_cert),
-            ("vaultCADirectory", spc.ca_directory),
-            ("vaultTLSClientCertPath", spc.client_cert),
-            ("vaultTLSClientKeyPath", spc.client_key),
-        ):
+        for name, path in _tls_paths(spc):
             if path and not _inside(path, settings.allowed_tls_directories):
                 problems.append(
                     f"{name} {path} is outside the directories this provider allows for TLS files "
@@ -104,6 +99,16 @@ def _check_guard_rails(settings: Settings, spc: VaultOverrides) -> None:
                 )
     if problems:
         raise InvalidRequest(problems)
+
+
+def _tls_paths(spc: VaultOverrides) -> tuple[tuple[str, str], ...]:
+    """The TLS file paths a SecretProviderClass names ("" when unset), each with its parameter."""
+    return (
+        ("vaultCACertPath", spc.ca_cert),
+        ("vaultCADirectory", spc.ca_directory),
+        ("vaultTLSClientCertPath", spc.client_cert),
+        ("vaultTLSClientKeyPath", spc.client_key),
+    )
 
 
 def _inside(path: str, directories: tuple[str, ...]) -> bool:

@@ -78,9 +78,8 @@ class Connection:
                 calls = self._receive(buffer[:received])
                 if len(calls) == 1 and self._alone(calls[0]):
                     self._answer_here(calls[0])
-                    continue
-                for call in calls:
-                    self._runner.submit(lambda call=call: self._run(call))  # type: ignore[misc]
+                else:
+                    self._to_workers(calls)
         except (OSError, ProtocolError):
             pass  # the peer went away or spoke something that is not HTTP/2: it is its loss
         except Exception as exc:
@@ -137,9 +136,12 @@ class Connection:
             except ProtocolError:
                 self.close()  # GOAWAY is sent; the reader's next read ends the connection
                 return False
+        self._to_workers(calls)
+        return True
+
+    def _to_workers(self, calls: list[Call]) -> None:
         for call in calls:
             self._runner.submit(lambda call=call: self._run(call))  # type: ignore[misc]
-        return True
 
     def _receive(self, data: bytes | memoryview) -> list[Call]:
         ready: list[Call] = []
