@@ -36,6 +36,16 @@ class LeaseKey:
     identity: str  # who Vault logged the pod in as
     scope: str  # "pod:<uid>", or "serviceAccount:<namespace>/<name>@<audience>" (CachePolicy.scope_of)
     request: VaultRequest
+    # Hashed once: a warm poll looks each key up several times (cache, per-key lock), and the
+    # same key objects serve every poll of a volume (`prepared`).
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (self.address, self.namespace, self.auth_mount, self.role, self.identity, self.scope)
+        object.__setattr__(self, "_hash", hash((*fields, self.request)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)

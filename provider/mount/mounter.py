@@ -18,6 +18,7 @@ from provider.mount.leases import Fetched, LeaseKeeper, Source
 from provider.mount.object_files import object_files, versioned_content
 from provider.mount.plan import MountPlan
 from provider.mount.pod_tokens import PodToken, PodTokens
+from provider.mount.prepared import PreparedMounts
 from provider.mount.read_errors import read_error
 from provider.mount.rendered import RenderedVolumes, answer_signature
 from provider.mount.target_policy import KnownTargets
@@ -88,6 +89,7 @@ class Mounter:
         self._kv2 = kv2
         self._counters = counters
         self._targets = KnownTargets(settings)
+        self._prepared = PreparedMounts()
         self._rendered: RenderedVolumes[tuple[tuple[MountedFile, ...], tuple[tuple[str, str], ...]]] = (
             RenderedVolumes()
         )
@@ -129,20 +131,15 @@ class Mounter:
         In parallel from this thread: every request goes out before any answer is read (`lockstep`).
         """
         session = VaultSession(self._vault, target, deadline, pod.token.value)
-        plan = MountPlan.of(config.objects, lambda request: self._kv2.resolve(session, request))
-        log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(plan.first_user))
-
+        plan, keys = self._prepared.plan_and_keys(
+            config,
+            target,
+            auth_mount,
+            pod.token.identity,
+            lambda: _plan_and_keys(config, target, auth_mount, pod.token.identity, self._kv2, session),
+        )
         policy = config.cache_policy
-        pod_id = config.pod
-        scope = policy.scope_of(pod_id.namespace, pod_id.service_account, config.audience, pod_id.uid)
-
         requests = plan.requests
-        keys = [
-            LeaseKey(
-                target.address, target.namespace, auth_mount, config.role, pod.token.identity, scope, request
-            )
-            for request in requests
-        ]
         outcomes = self._leases.fetch_all(keys, session, policy.refresh_seconds)
         for outcome in outcomes:
             if isinstance(outcome, Fetched) and outcome.source != "new":
@@ -191,6 +188,26 @@ class Mounter:
             versions.append((obj.name, version))
         _check_volume(config, plan, files, versions)
         return tuple(files), tuple(versions)
+
+
+def _plan_and_keys(
+    config: MountConfig,
+    target: VaultTarget,
+    auth_mount: str,
+    identity: str,
+    kv2: KvV2Paths,
+    session: VaultSession,
+) -> tuple[MountPlan, list[LeaseKey]]:
+    """What each object sends, and the lease-cache key of each distinct request, in object order."""
+    plan = MountPlan.of(config.objects, lambda request: kv2.resolve(session, request))
+    log.debug("%d objects need %d distinct Vault requests", len(config.objects), len(plan.first_user))
+    pod = config.pod
+    scope = config.cache_policy.scope_of(pod.namespace, pod.service_account, config.audience, pod.uid)
+    keys = [
+        LeaseKey(target.address, target.namespace, auth_mount, config.role, identity, scope, request)
+        for request in plan.requests
+    ]
+    return plan, keys
 
 
 def _check_volume(

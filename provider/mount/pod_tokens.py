@@ -35,6 +35,8 @@ TOKEN_REQUEST_SECONDS = 600
 RELOGIN_INTERVAL_SECONDS = 300.0
 MAX_RELOGIN_MEMORY = 10_000
 REVOKE_TIMEOUT_SECONDS = 5.0
+# Request configurations whose token key is kept (`_key_and_digest`): about one per volume.
+KEYS_KEPT = 256
 
 log = logging.getLogger("provider.auth")
 
@@ -78,6 +80,8 @@ class PodTokens:
         self._clock = clock
         self._revoke_on_discard = revoke_on_discard
         self._origins: dict[str, VaultTarget] = {}
+        # id(config) -> (config, target, auth mount, JWT, key, digest): the config held, so its id stays its.
+        self._keyed: dict[int, tuple[MountConfig, VaultTarget, str, str, TokenKey, str]] = {}
         self._relogins: dict[TokenKey, float] = {}
         self._relogin_lock = threading.Lock()
         self._cache = TokenCache(
@@ -99,18 +103,7 @@ class PodTokens:
     ) -> PodToken:
         """The pod's token: cached, renewed, or from a login with its JWT."""
         jwt = config.jwt or self._request_jwt(config)
-        pod = config.pod
-        key = TokenKey(
-            target.address,
-            target.namespace,
-            auth_mount,
-            config.role,
-            pod.namespace,
-            pod.name,
-            pod.uid,
-            pod.service_account,
-        )
-        digest = self._jwt_digest(jwt)
+        key, digest = self._key_and_digest(config, target, auth_mount, jwt)
         session = VaultSession(self._vault, target, deadline)
 
         def renew(entry: CachedToken) -> CachedToken | None:
@@ -136,6 +129,30 @@ class PodTokens:
         )
         self._counters.cache_lookup("token", "hit" if from_cache else "miss")
         return PodToken(jwt, key, token, from_cache)
+
+    def _key_and_digest(
+        self, config: MountConfig, target: VaultTarget, auth_mount: str, jwt: str
+    ) -> tuple[TokenKey, str]:
+        """The cache key and the JWT's digest; a volume's polls share one configuration, so kept for it."""
+        last = self._keyed.get(id(config))
+        if last is not None and last[0] is config and last[1] is target and last[2:4] == (auth_mount, jwt):
+            return last[4], last[5]
+        pod = config.pod
+        key = TokenKey(
+            target.address,
+            target.namespace,
+            auth_mount,
+            config.role,
+            pod.namespace,
+            pod.name,
+            pod.uid,
+            pod.service_account,
+        )
+        digest = self._jwt_digest(jwt)
+        if len(self._keyed) >= KEYS_KEPT:
+            self._keyed.clear()
+        self._keyed[id(config)] = (config, target, auth_mount, jwt, key, digest)
+        return key, digest
 
     def relogin(
         self, config: MountConfig, target: VaultTarget, auth_mount: str, stale: PodToken, deadline: Deadline

@@ -68,6 +68,15 @@ class TokenKey:
     pod_name: str
     pod_uid: str
     service_account: str
+    # Hashed once: each poll looks its key up several times, and a volume's polls share it (`pod_tokens`).
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (self.address, self.namespace, self.auth_mount, self.role, self.pod_namespace)
+        object.__setattr__(self, "_hash", hash((*fields, self.pod_name, self.pod_uid, self.service_account)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True)
