@@ -48,16 +48,6 @@ class TlsSettings:
     client_cert: str = ""
     client_key: str = ""
     skip_verify: bool = False
-    # Hashed once: every Vault request looks its node's pool and failover order up by target,
-    # and a target's hash is mostly this one.
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        files = (self.ca_cert, self.ca_directory, self.client_cert, self.client_key)
-        object.__setattr__(self, "_hash", hash((*files, self.server_name, self.skip_verify)))
-
-    def __hash__(self) -> int:
-        return self._hash
 
 
 @dataclass(frozen=True)
@@ -201,7 +191,7 @@ _FLAGS = (
 )
 _BY_NAME = {flag.name: flag for flag in _FLAGS}
 _BOOLEANS = {flag.name: flag.kind == "bool" for flag in _FLAGS}
-_TLS_ATTRS = {f.name for f in fields(TlsSettings) if f.init}
+_TLS_ATTRS = {f.name for f in fields(TlsSettings)}
 _PROVIDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 _LISTEN_ADDRESS = re.compile(r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):[0-9]{1,5}")
 
