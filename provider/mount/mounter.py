@@ -16,11 +16,12 @@ from provider.mount.counters import MountCounters
 from provider.mount.lease_cache import LeaseKey
 from provider.mount.leases import Fetched, LeaseKeeper, Source
 from provider.mount.object_files import object_files, versioned_content
+from provider.mount.per_volume import PerVolume
 from provider.mount.plan import MountPlan
 from provider.mount.pod_tokens import PodToken, PodTokens
 from provider.mount.prepared import PreparedMounts
 from provider.mount.read_errors import read_error
-from provider.mount.rendered import RenderedVolumes, answer_signature
+from provider.mount.rendered import answer_signature
 from provider.mount.target_policy import KnownTargets
 from provider.render.file_paths import path_conflicts
 from provider.render.version_hmac import object_version
@@ -90,9 +91,8 @@ class Mounter:
         self._counters = counters
         self._targets = KnownTargets(settings)
         self._prepared = PreparedMounts()
-        self._rendered: RenderedVolumes[tuple[tuple[MountedFile, ...], tuple[tuple[str, str], ...]]] = (
-            RenderedVolumes()
-        )
+        # Each volume's last files and versions, with what its answers said (`rendered`).
+        self._rendered: PerVolume[tuple[tuple[MountedFile, ...], tuple[tuple[str, str], ...]]] = PerVolume()
 
     @property
     def requests_tokens(self) -> bool:
@@ -157,7 +157,7 @@ class Mounter:
     def _result(
         self, config: MountConfig, plan: MountPlan, fetched: dict[VaultRequest, Fetched], sensitive: list[str]
     ) -> MountResult:
-        files, versions = self._rendered.rendered(
+        files, versions = self._rendered.get(
             config, answer_signature(plan, fetched), lambda: self._render(config, plan, fetched, sensitive)
         )
         records = tuple(

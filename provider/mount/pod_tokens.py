@@ -18,6 +18,7 @@ from typing import Protocol
 
 from provider.errors import PermissionDenied, ProviderError
 from provider.mount.counters import MountCounters
+from provider.mount.per_volume import PerVolume
 from provider.mount.token_cache import CachedToken, JwtDigester, TokenCache, TokenKey, cached_token
 from provider.request.jwt_claims import jwt_pod_uid
 from provider.request.mount_request import MountConfig
@@ -35,8 +36,6 @@ TOKEN_REQUEST_SECONDS = 600
 RELOGIN_INTERVAL_SECONDS = 300.0
 MAX_RELOGIN_MEMORY = 10_000
 REVOKE_TIMEOUT_SECONDS = 5.0
-# Request configurations whose token key is kept (`_key_and_digest`): about one per volume.
-KEYS_KEPT = 256
 
 log = logging.getLogger("provider.auth")
 
@@ -80,8 +79,8 @@ class PodTokens:
         self._clock = clock
         self._revoke_on_discard = revoke_on_discard
         self._origins: dict[str, VaultTarget] = {}
-        # id(config) -> (config, target, auth mount, JWT, key, digest): the config held, so its id stays its.
-        self._keyed: dict[int, tuple[MountConfig, VaultTarget, str, str, TokenKey, str]] = {}
+        # Each volume's token key and JWT digest, while its target, auth mount and JWT stay the same.
+        self._keyed: PerVolume[tuple[TokenKey, str]] = PerVolume()
         self._relogins: dict[TokenKey, float] = {}
         self._relogin_lock = threading.Lock()
         self._cache = TokenCache(
@@ -134,25 +133,24 @@ class PodTokens:
         self, config: MountConfig, target: VaultTarget, auth_mount: str, jwt: str
     ) -> tuple[TokenKey, str]:
         """The cache key and the JWT's digest; a volume's polls share one configuration, so kept for it."""
-        last = self._keyed.get(id(config))
-        if last is not None and last[0] is config and last[1] is target and last[2:4] == (auth_mount, jwt):
-            return last[4], last[5]
         pod = config.pod
-        key = TokenKey(
-            target.address,
-            target.namespace,
-            auth_mount,
-            config.role,
-            pod.namespace,
-            pod.name,
-            pod.uid,
-            pod.service_account,
+        return self._keyed.get(
+            config,
+            (target, auth_mount, jwt),
+            lambda: (
+                TokenKey(
+                    target.address,
+                    target.namespace,
+                    auth_mount,
+                    config.role,
+                    pod.namespace,
+                    pod.name,
+                    pod.uid,
+                    pod.service_account,
+                ),
+                self._jwt_digest(jwt),
+            ),
         )
-        digest = self._jwt_digest(jwt)
-        if len(self._keyed) >= KEYS_KEPT:
-            self._keyed.clear()
-        self._keyed[id(config)] = (config, target, auth_mount, jwt, key, digest)
-        return key, digest
 
     def relogin(
         self, config: MountConfig, target: VaultTarget, auth_mount: str, stale: PodToken, deadline: Deadline

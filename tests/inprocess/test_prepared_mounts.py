@@ -13,8 +13,9 @@ from fake_vault import FakeVault
 from inprocess_kit import ISSUER, NAMESPACE, POD, composed, config_for, mount_request, spc
 
 from provider.mount.lease_cache import LeaseKey
+from provider.mount.per_volume import VOLUMES_KEPT
 from provider.mount.plan import MountPlan
-from provider.mount.prepared import VOLUMES_KEPT, PreparedMounts
+from provider.mount.prepared import PreparedMounts
 from provider.request.mount_request import MountConfig
 from provider.tools.driver import PodInfo
 from provider.vault.deadline import Deadline
