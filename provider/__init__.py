@@ -11,8 +11,8 @@ One package per layer; imports only point down (checked by import-linter in `mak
     render               pure: Go JSON, a Vault answer → bytes, templates, versions, file paths
     errors | settings    the one exception tree | flags and environment → Settings
 
-`request` and `render` do no I/O. `v1alpha1` (generated) is imported only by the servicer,
-the server and the driver-side client.
+`request` and `render` do no I/O. `v1alpha1` (generated) is imported only by the driver-side
+client; the server reads and writes the same messages itself (`serve.messages`).
 """
 
 __version__ = "0.1.0"

@@ -4,5 +4,6 @@ Lives here: the socket and its hand-over (`server`), the process and signals
 (`process`), the servicer with the one error → gRPC code table (`servicer`), health and
 metrics over HTTP (`health`, `metrics`), logs, the audit sink, the HMAC key source and
 the few Kubernetes calls (`kube`). May import every layer below: mount, vault, request,
-render, and the top-level errors and settings; and the generated `v1alpha1`.
+render, and the top-level errors and settings. Not the generated `v1alpha1` nor protobuf's
+runtime: the socket's messages are encoded here (`messages`, `protobuf_wire`).
 """

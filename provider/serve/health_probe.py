@@ -10,8 +10,6 @@ from __future__ import annotations
 import socket
 import time
 
-from grpc_health.v1 import health_pb2
-
 from provider.serve import grpc_wire
 from provider.serve.header_coding import HeaderDecoder, HeaderError, encode_block
 from provider.serve.http2_frames import (
@@ -32,6 +30,7 @@ from provider.serve.http2_frames import (
     take_frames,
     unpadded,
 )
+from provider.serve.messages import HEALTH_STATUS_NAMES, SERVING, HealthCheckRequest, HealthCheckResponse
 from provider.serve.rpc_status import StatusCode
 
 __all__ = ["check_health"]
@@ -51,11 +50,12 @@ def check_health(socket_path: str, timeout: float) -> str | None:
         answer = _call(socket_path, timeout)
     except _Failed as failed:
         return f"gRPC server not answering: {failed.code.name}"
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
-    return None if answer.status == health_pb2.HealthCheckResponse.SERVING else f"gRPC server is {status}"
+    if answer.status == SERVING:
+        return None
+    return f"gRPC server is {HEALTH_STATUS_NAMES.get(answer.status, str(answer.status))}"
 
 
-def _call(socket_path: str, timeout: float) -> health_pb2.HealthCheckResponse:
+def _call(socket_path: str, timeout: float) -> HealthCheckResponse:
     ends = time.monotonic() + timeout
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -68,7 +68,7 @@ def _call(socket_path: str, timeout: float) -> health_pb2.HealthCheckResponse:
         raise _Failed(StatusCode.UNAVAILABLE) from None
 
 
-def _exchange(sock: socket.socket, ends: float, timeout: float) -> health_pb2.HealthCheckResponse:
+def _exchange(sock: socket.socket, ends: float, timeout: float) -> HealthCheckResponse:
     """One call on stream 1 of a new connection: its answer, or _Failed with the status it ended with."""
     request = [
         (b":method", b"POST"),
@@ -79,7 +79,7 @@ def _exchange(sock: socket.socket, ends: float, timeout: float) -> health_pb2.He
         (b"te", b"trailers"),
         (b"grpc-timeout", f"{max(int(timeout * 1000), 1)}m".encode()),
     ]
-    message = grpc_wire.frame(health_pb2.HealthCheckRequest(service="").SerializeToString())
+    message = grpc_wire.frame(HealthCheckRequest(service="").encode())
     sock.sendall(
         PREFACE
         + frame(SETTINGS, 0, 0)
@@ -122,8 +122,8 @@ def _exchange(sock: socket.socket, ends: float, timeout: float) -> health_pb2.He
             sock.sendall(b"".join(replies))
 
 
-def _answer(headers: dict[bytes, bytes], body: bytearray) -> health_pb2.HealthCheckResponse:
+def _answer(headers: dict[bytes, bytes], body: bytearray) -> HealthCheckResponse:
     code, _ = grpc_wire.read_status(headers)
     if code != StatusCode.OK:
         raise _Failed(StatusCode(code) if code in StatusCode._value2member_map_ else StatusCode.UNKNOWN)
-    return health_pb2.HealthCheckResponse.FromString(grpc_wire.unframe(bytes(body)))
+    return HealthCheckResponse.decode(grpc_wire.unframe(bytes(body)))

@@ -8,10 +8,8 @@ uses it.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-from grpc_health.v1 import health_pb2
-
+from provider.serve.messages import NOT_SERVING, HealthCheckRequest, HealthCheckResponse
 from provider.serve.rpc_status import CallContext, StatusCode
 
 __all__ = ["HealthService"]
@@ -34,11 +32,11 @@ class HealthService:
         with self._lock:
             self._shutting_down = True
             for service in self._statuses:
-                self._statuses[service] = health_pb2.HealthCheckResponse.NOT_SERVING
+                self._statuses[service] = NOT_SERVING
 
-    def Check(self, request: Any, context: CallContext) -> Any:
+    def Check(self, request: HealthCheckRequest, context: CallContext) -> HealthCheckResponse:
         with self._lock:
             status = self._statuses.get(request.service)
         if status is None:
             context.abort(StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
-        return health_pb2.HealthCheckResponse(status=status)
+        return HealthCheckResponse(status)

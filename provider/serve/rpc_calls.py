@@ -12,10 +12,11 @@ __all__ = ["Call", "CallRunner", "Limits", "Method"]
 
 
 class Method(NamedTuple):
-    """A unary method: how its request is parsed, and the handler that answers it."""
+    """A unary method: how its request is parsed, the handler that answers it, and how the answer is sent."""
 
     decode: Callable[[bytes], Any]
     handle: Callable[[Any, CallContext], Any]
+    encode: Callable[[Any], bytes]
 
 
 class CallRunner(Protocol):

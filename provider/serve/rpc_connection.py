@@ -210,7 +210,7 @@ class Connection:
                 raise RpcAbort(exc.code, str(exc)) from None
             except Exception:
                 raise RpcAbort(StatusCode.INTERNAL, "cannot parse the request message") from None
-            payload = grpc_wire.frame(method.handle(request, call.context).SerializeToString())
+            payload = grpc_wire.frame(method.encode(method.handle(request, call.context)))
             if len(payload) > self._limits.max_send_bytes:
                 raise RpcAbort(StatusCode.RESOURCE_EXHAUSTED, "the answer is larger than allowed")
             outcome: tuple[bytes | None, StatusCode, str] = (payload, StatusCode.OK, "")

@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from grpc_health.v1 import health_pb2
-
 from provider import PROVIDER_NAME, __version__
+from provider.serve import messages
 from provider.serve.composition import Provider, StartupError
 from provider.serve.health import HealthServer
 from provider.serve.health_service import HealthService
@@ -29,7 +28,6 @@ from provider.serve.rpc_connection import Limits
 from provider.serve.rpc_server import Method, RpcServer
 from provider.serve.servicer import ProviderServicer
 from provider.settings import Settings
-from provider.v1alpha1 import service_pb2
 
 __all__ = ["MAX_REQUEST_BYTES", "ProviderServer", "SocketError", "methods_for"]
 
@@ -84,10 +82,14 @@ def methods_for(servicer: ProviderServicer, health: HealthService) -> dict[str, 
     """The gRPC methods a provider socket answers, by their HTTP/2 paths."""
     return {
         "/v1alpha1.CSIDriverProvider/Version": Method(
-            service_pb2.VersionRequest.FromString, servicer.Version
+            messages.VersionRequest.decode, servicer.Version, messages.VersionResponse.encode
         ),
-        "/v1alpha1.CSIDriverProvider/Mount": Method(service_pb2.MountRequest.FromString, servicer.Mount),
-        "/grpc.health.v1.Health/Check": Method(health_pb2.HealthCheckRequest.FromString, health.Check),
+        "/v1alpha1.CSIDriverProvider/Mount": Method(
+            messages.MountRequest.decode, servicer.Mount, messages.MountResponse.encode
+        ),
+        "/grpc.health.v1.Health/Check": Method(
+            messages.HealthCheckRequest.decode, health.Check, messages.HealthCheckResponse.encode
+        ),
     }
 
 
@@ -145,7 +147,7 @@ class ProviderServer:
             self._release(grace_seconds=0)
             raise
         for service in ("", "v1alpha1.CSIDriverProvider"):
-            self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
+            self._health.set(service, messages.SERVING)
         # A crashed provider's socket, or a live one during an update: the old one
         # keeps the connections it has, new ones come to us.
         for endpoint in self._endpoints:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from provider import PROVIDER_NAME, __version__
 from provider.errors import (
@@ -35,10 +34,17 @@ from provider.request.mount_request import (
 )
 from provider.serve.audit import AuditSink
 from provider.serve.logs import where_raised
+from provider.serve.messages import (
+    File,
+    MountRequest,
+    MountResponse,
+    ObjectVersion,
+    VersionRequest,
+    VersionResponse,
+)
 from provider.serve.metrics import Metrics
 from provider.serve.parameter_warnings import UnknownParameterWarnings
 from provider.serve.rpc_status import CallContext, StatusCode
-from provider.v1alpha1 import service_pb2
 from provider.vault.deadline import Deadline
 
 __all__ = ["API_VERSION", "CODES", "ProviderServicer", "status_for"]
@@ -92,12 +98,10 @@ class ProviderServicer:
         self._slots = threading.BoundedSemaphore(max_concurrent_mounts)
         self._parameter_warnings = UnknownParameterWarnings()
 
-    def Version(self, request: Any, context: CallContext) -> Any:
-        return service_pb2.VersionResponse(
-            version=API_VERSION, runtime_name=PROVIDER_NAME, runtime_version=__version__
-        )
+    def Version(self, request: VersionRequest, context: CallContext) -> VersionResponse:
+        return VersionResponse(version=API_VERSION, runtime_name=PROVIDER_NAME, runtime_version=__version__)
 
-    def Mount(self, request: Any, context: CallContext) -> Any:
+    def Mount(self, request: MountRequest, context: CallContext) -> MountResponse:
         started = time.monotonic()
         deadline = Deadline(context.time_remaining())
         context.add_callback(deadline.cancel)
@@ -136,7 +140,7 @@ class ProviderServicer:
 
     def _done(
         self,
-        request: Any,
+        request: MountRequest,
         config: MountConfig | None,
         result: MountResult | None,
         code: StatusCode,
@@ -173,7 +177,7 @@ class ProviderServicer:
     def _slot(self, deadline: Deadline) -> _Slot:
         return _Slot(self._slots, deadline)
 
-    def _check_size(self, response: Any, pod: str) -> None:
+    def _check_size(self, response: MountResponse, pod: str) -> None:
         """Refuse answers the driver cannot take; warn about ones a synced Secret cannot hold."""
         for file in response.files:
             if len(file.contents) > self._max_file_bytes:
@@ -181,7 +185,7 @@ class ProviderServicer:
                     f"file {file.path!r} would hold {len(file.contents)} bytes, over this provider's "
                     f"{self._max_file_bytes}-byte limit per file (-max-file-bytes)"
                 )
-        size = response.ByteSize()
+        size = response.size
         if size > SECRET_SYNC_LIMIT_BYTES:
             log.warning(
                 "the volume of pod %s holds %d bytes: syncing it to a Kubernetes Secret (1 MiB) may fail",
@@ -212,8 +216,8 @@ class _Slot:
         self._semaphore.release()
 
 
-def _response(result: MountResult) -> Any:
-    return service_pb2.MountResponse(
-        files=[service_pb2.File(path=f.path, mode=f.mode, contents=f.contents) for f in result.files],
-        object_version=[service_pb2.ObjectVersion(id=i, version=v) for i, v in result.versions],
+def _response(result: MountResult) -> MountResponse:
+    return MountResponse(
+        files=tuple(File(f.path, f.mode, f.contents) for f in result.files),
+        object_version=tuple(ObjectVersion(i, v) for i, v in result.versions),
     )

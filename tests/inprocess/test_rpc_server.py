@@ -19,6 +19,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
+from provider.serve import messages
 from provider.serve.health_probe import check_health
 from provider.serve.health_service import HealthService
 from provider.serve.rpc_connection import Limits
@@ -31,7 +32,7 @@ Handler = Callable[[Any, CallContext], Any]
 
 
 def reply(text: str) -> Any:
-    return service_pb2.VersionResponse(runtime_version=text)
+    return messages.VersionResponse(runtime_version=text)
 
 
 class Served:
@@ -42,9 +43,13 @@ class Served:
         self.health = HealthService()
         self.socket = str(directory / "rpc.sock")
         methods = {
-            ECHO: Method(service_pb2.VersionRequest.FromString, lambda r, c: self.handler(r, c)),
+            ECHO: Method(
+                messages.VersionRequest.decode,
+                lambda r, c: self.handler(r, c),
+                messages.VersionResponse.encode,
+            ),
             "/grpc.health.v1.Health/Check": Method(
-                health_pb2.HealthCheckRequest.FromString, self.health.Check
+                messages.HealthCheckRequest.decode, self.health.Check, messages.HealthCheckResponse.encode
             ),
         }
         self.server = RpcServer(methods, workers=4, limits=Limits(max_receive, 8 * 1024 * 1024))
