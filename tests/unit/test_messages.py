@@ -7,26 +7,17 @@ deterministic. Random bytes are refused by us exactly when they refuse them.
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from fuzzing import FUZZ
 from google.protobuf.message import DecodeError as ProtobufDecodeError
+from google.protobuf.wrappers_pb2 import UInt64Value
 from grpc_health.v1 import health_pb2
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from provider.serve import messages
 from provider.serve.protobuf_wire import DecodeError
 from provider.v1alpha1 import service_pb2
-
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 # Every code point a UTF-8 string can carry: surrogates have no UTF-8 form.
 texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
@@ -56,12 +47,8 @@ def unknown_field(number: int) -> st.SearchStrategy[bytes]:
 
 
 def varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    """protobuf's own varint: a UInt64Value's one field, its key byte dropped."""
+    return UInt64Value(value=value).SerializeToString()[1:] if value else b"\x00"
 
 
 def mount_request_fields(request: messages.MountRequest | service_pb2.MountRequest) -> tuple[object, ...]:

@@ -16,37 +16,45 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from provider.render.templates.engine import (
-        FUNCTION_NAMES,
-        Fetch,
-        Limits,
-        PemEncoded,
-        Secret,
-        SecretCall,
-        TemplateError,
-        execute,
-        parse,
-        render,
-    )
+    from provider.render.templates.engine import FUNCTION_NAMES, parse, render
+    from provider.render.templates.errors import TemplateError
+    from provider.render.templates.evaluator import Fetch, Limits, execute
+    from provider.render.templates.reads import SecretCall
+    from provider.render.templates.values import PemEncoded, Secret
 
-__all__ = [
+# Each name the package hands out, and the module of the engine it comes from.
+_HOMES = {
+    "FUNCTION_NAMES": "engine",
+    "parse": "engine",
+    "render": "engine",
+    "TemplateError": "errors",
+    "Fetch": "evaluator",
+    "Limits": "evaluator",
+    "execute": "evaluator",
+    "SecretCall": "reads",
+    "PemEncoded": "values",
+    "Secret": "values",
+}
+
+__all__ = [  # noqa: RUF022 (in the order of _HOMES)
     "FUNCTION_NAMES",
-    "Fetch",
-    "Limits",
-    "PemEncoded",
-    "Secret",
-    "SecretCall",
-    "TemplateError",
-    "execute",
     "parse",
     "render",
+    "TemplateError",
+    "Fetch",
+    "Limits",
+    "execute",
+    "SecretCall",
+    "PemEncoded",
+    "Secret",
 ]
 
 
 def __getattr__(name: str) -> object:
     """The engine's entry points, loaded the first time one is asked for (PEP 562)."""
-    if name not in __all__:
+    home = _HOMES.get(name)
+    if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module("provider.render.templates.engine"), name)
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value  # later look-ups find it here, without this function
     return value

@@ -8,26 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from provider.render.templates.errors import TemplateError
 from provider.render.templates.evaluator import Fetch, Limits, execute
 from provider.render.templates.functions import FUNCTIONS
 from provider.render.templates.nodes import Node
 from provider.render.templates.parser import parse as _parse
-from provider.render.templates.reads import VAULT_FUNCTIONS, SecretCall
-from provider.render.templates.values import PemEncoded, Secret
+from provider.render.templates.reads import VAULT_FUNCTIONS
 
-__all__ = [
-    "FUNCTION_NAMES",
-    "Fetch",
-    "Limits",
-    "PemEncoded",
-    "Secret",
-    "SecretCall",
-    "TemplateError",
-    "execute",
-    "parse",
-    "render",
-]
+__all__ = ["FUNCTION_NAMES", "parse", "render"]
 
 FUNCTION_NAMES = frozenset(FUNCTIONS) | {*VAULT_FUNCTIONS, "and", "or"}
 
