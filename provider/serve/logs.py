@@ -46,6 +46,8 @@ def configure(level: str, fmt: str = "text") -> None:
     logging.addLevelName(TRACE, "TRACE")
     # Neither format shows them: not looked up (a getpid system call) for every record.
     logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    # Nor the caller's file and line: no frame walk per record (the logging HOWTO's own advice).
+    logging._srcfile = None
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

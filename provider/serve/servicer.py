@@ -25,6 +25,7 @@ from provider.errors import (
     VaultUnavailable,
 )
 from provider.mount.mounter import Mounter, MountResult
+from provider.mount.per_volume import PerVolume
 from provider.request.mount_request import (
     DEFAULT_AUDIENCE,
     MountConfig,
@@ -97,6 +98,10 @@ class ProviderServicer:
         self._max_response_bytes = max_response_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent_mounts)
         self._parameter_warnings = UnknownParameterWarnings()
+        # Each volume's last answer, encoded: a poll whose rendering is the one kept by the
+        # Mounter (the same files and versions) sends the same bytes, so they are built once.
+        # Held in memory only, like the renderings they encode.
+        self._answers: PerVolume[MountResponse] = PerVolume()
 
     def Version(self, request: VersionRequest, context: CallContext) -> VersionResponse:
         return VersionResponse(version=API_VERSION, runtime_name=PROVIDER_NAME, runtime_version=__version__)
@@ -120,8 +125,9 @@ class ProviderServicer:
             )
             self._parameter_warnings.check(config.pod.namespace, config.spc_name, config.unknown_parameters)
             with self._slot(deadline):
-                result = self._mounter.mount(config, deadline)
-            response = _response(result)
+                result = mounted = self._mounter.mount(config, deadline)
+            answered = (mounted.files, mounted.versions)
+            response = self._answers.get(config, answered, lambda: _response(mounted))
             self._check_size(response, config.pod.describe())
             return response
         except ProviderError as exc:

@@ -220,6 +220,26 @@ def test_a_mount_answers_files_and_versions(provider: Provider) -> None:
     assert [v.id for v in call.response.object_version] == ["a"]
 
 
+def test_polls_answer_what_vault_holds_now_though_an_unchanged_answer_is_kept(
+    provider: Provider, fake: FakeVault
+) -> None:
+    """The kept answer of a volume is sent again only while its secrets are unchanged."""
+
+    def polled() -> tuple[list[tuple[str, bytes]], list[str]]:
+        call = mount(provider)
+        assert call.code is grpc.StatusCode.OK
+        files = [(f.path, f.contents) for f in call.response.files]
+        return files, [v.version for v in call.response.object_version]
+
+    first, again = polled(), polled()
+    fake.put("app", {"password": "battery-staple"})
+    rotated = polled()
+    assert again == first
+    assert first[0] == [("a", b"correct-horse")]
+    assert rotated[0] == [("a", b"battery-staple")]
+    assert rotated[1] != first[1]
+
+
 def test_version_names_the_provider(provider: Provider) -> None:
     answer_ = provider.servicer.Version(service_pb2.VersionRequest(version="v1alpha1"), context=None)  # type: ignore[arg-type]
     assert (answer_.version, answer_.runtime_name, answer_.runtime_version) == (
