@@ -8,8 +8,9 @@ Orchestration only: the target in `target_policy`, tokens in `pod_tokens`, the p
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from provider.errors import InvalidRequest, PermissionDenied, ProviderError
 from provider.mount.counters import MountCounters
@@ -66,7 +67,18 @@ class ObjectRecord:
 class MountResult:
     files: tuple[MountedFile, ...]
     versions: tuple[tuple[str, str], ...]  # (object id, version)
-    records: tuple[ObjectRecord, ...] = ()
+    # What `records` is made of: built only when asked for, as only an audit sink reads them.
+    plan: MountPlan = field(repr=False, compare=False)
+    fetched: Mapping[VaultRequest, Fetched] = field(repr=False, compare=False)
+
+    @cached_property
+    def records(self) -> tuple[ObjectRecord, ...]:
+        """What each object read, in object order."""
+        return tuple(
+            ObjectRecord(planned.obj.name, sent.path, sent.method, version, self.fetched[sent].source)
+            for planned, (_, version) in zip(self.plan.objects, self.versions, strict=True)
+            for sent in planned.sent
+        )
 
 
 class Mounter:
@@ -160,12 +172,7 @@ class Mounter:
         files, versions = self._rendered.get(
             config, answer_signature(plan, fetched), lambda: self._render(config, plan, fetched, sensitive)
         )
-        records = tuple(
-            ObjectRecord(planned.obj.name, sent.path, sent.method, version, fetched[sent].source)
-            for planned, (_, version) in zip(plan.objects, versions, strict=True)
-            for sent in planned.sent
-        )
-        return MountResult(files, versions, records)
+        return MountResult(files, versions, plan, fetched)
 
     def _render(
         self, config: MountConfig, plan: MountPlan, fetched: dict[VaultRequest, Fetched], sensitive: list[str]
