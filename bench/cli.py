@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MS,...",
         help="one interleaved warm-poll pass per value: milliseconds between consecutive polls",
     )
+    parser.add_argument(
+        "--compare-go-spacings-ms",
+        metavar="MS,...",
+        help="more passes, one per value, their polls sent by the driver's own Go client (needs go)",
+    )
     parser.add_argument("--compare-log", metavar="PATH", help="keep the second provider's log here")
     return parser
 
@@ -119,6 +124,11 @@ def _options(argv: Sequence[str] | None) -> Options:
         compare_cmd=args.compare_cmd,
         compare_env=parse_env(args.compare_env),
         compare_spacings_ms=parse_spacings(args.compare_spacings_ms),
+        compare_go_spacings_ms=(
+            parse_spacings(args.compare_go_spacings_ms, "--compare-go-spacings-ms")
+            if args.compare_go_spacings_ms
+            else ()
+        ),
         compare_log=args.compare_log,
     )
     if args.quick:

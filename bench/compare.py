@@ -8,6 +8,13 @@ the other (ABBA cancels a drift of the machine's load and an order effect). Betw
 polls the pass waits `spacing` seconds: HashiCorp's provider GETs its HMAC Secret through
 client-go's limiter (5 requests/s, burst 10) on every Mount, so back-to-back polls measure
 that limiter, and polls spaced 250 ms apart measure the provider.
+
+After a pass by the harness's client, `floor_pass` sends as many floor polls, spaced alike:
+what no provider's poll can beat on this machine (`floor`). It runs on its own so that its
+gRPC calls count in neither provider's CPU.
+
+A pass's polls are sent by the harness's grpcio client (`interleaved_pass`) or by the
+driver's own Go client (`go_interleaved_pass`, see `go_timer`); the figures are made alike.
 """
 
 from __future__ import annotations
@@ -15,15 +22,31 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from bench.floor import FloorPoll, FloorTimes
+from bench.go_timer import GoTimer
 from bench.procfs import ProcessSample
 from bench.provider_process import ProviderProcess
 from bench.proxy import TimingProxy
 from bench.stats import Summary, overheads, summarize
 from bench.workload import Driver, MountSample, Pod
 
-__all__ = ["Pass", "Side", "SideFigures", "idle_cpu", "interleaved_pass"]
+__all__ = [
+    "GO_CLIENT",
+    "GRPCIO_CLIENT",
+    "Floor",
+    "Pass",
+    "Side",
+    "SideFigures",
+    "floor_pass",
+    "go_interleaved_pass",
+    "idle_cpu",
+    "interleaved_pass",
+]
 
 _SETTLE_SECONDS = 0.2
+# Which client sent a pass's polls.
+GRPCIO_CLIENT = "grpcio"
+GO_CLIENT = "Go driver client"
 
 
 @dataclass
@@ -52,12 +75,23 @@ class SideFigures:
 
 
 @dataclass(frozen=True)
+class Floor:
+    """A floor pass: its polls' times, whole and in parts."""
+
+    total: Summary
+    version: Summary
+    reads: Summary
+
+
+@dataclass(frozen=True)
 class Pass:
-    """One interleaved pass: the spacing between polls and both providers' figures."""
+    """One interleaved pass: the spacing between polls, the client that sent them, both providers' figures."""
 
     spacing_ms: float
     polls: int
     sides: tuple[SideFigures, SideFigures]
+    client: str = GRPCIO_CLIENT
+    floor: Floor | None = None  # the floor pass after it (`floor_pass`), if one ran
 
 
 def idle_cpu(sides: tuple[Side, Side], seconds: float) -> tuple[float, float]:
@@ -99,6 +133,60 @@ def interleaved_pass(sides: tuple[Side, Side], polls: int, spacing_seconds: floa
         for side, taken, start, end in zip(sides, samples, before, after, strict=True)
     )
     return Pass(spacing_ms=spacing_seconds * 1000.0, polls=polls, sides=(figures[0], figures[1]))
+
+
+def floor_pass(floor: FloorPoll, polls: int, spacing_seconds: float, warmup: int) -> Floor:
+    """`polls` floor polls (after `warmup` untimed ones), `spacing_seconds` apart like a pass's polls."""
+    for _ in range(warmup):
+        floor.poll()
+        time.sleep(spacing_seconds)
+    taken: list[FloorTimes] = []
+    for _ in range(polls):
+        taken.append(floor.poll())
+        time.sleep(spacing_seconds)
+    return Floor(
+        _summary([times.total for times in taken]),
+        _summary([times.version for times in taken]),
+        _summary([times.reads for times in taken]),
+    )
+
+
+def _summary(seconds: list[float]) -> Summary:
+    summary = summarize(seconds)
+    if summary is None:
+        raise ValueError("a floor pass needs at least one poll")
+    return summary
+
+
+def go_interleaved_pass(
+    sides: tuple[Side, Side], timer: GoTimer, polls: int, spacing_seconds: float, warmup: int
+) -> Pass:
+    """As `interleaved_pass`, the polls (warm-up included) sent by the driver's Go client."""
+    before: list[ProcessSample] = []
+
+    def ready() -> None:
+        time.sleep(_SETTLE_SECONDS)
+        for side in sides:
+            if side.proxy is not None:
+                side.proxy.drain()
+        before.extend(side.provider.sample() for side in sides)
+
+    samples = timer.interleaved(
+        [side.provider.socket_path for side in sides],
+        [side.pod for side in sides],
+        polls,
+        spacing_seconds,
+        warmup,
+        ready,
+    )
+    after = [side.provider.sample() for side in sides]
+    figures = tuple(
+        _figures(side, taken, start, end)
+        for side, taken, start, end in zip(sides, samples, before, after, strict=True)
+    )
+    return Pass(
+        spacing_ms=spacing_seconds * 1000.0, polls=polls, sides=(figures[0], figures[1]), client=GO_CLIENT
+    )
 
 
 def _figures(side: Side, samples: list[MountSample], start: ProcessSample, end: ProcessSample) -> SideFigures:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.compare import Pass, SideFigures
+from bench.compare import GRPCIO_CLIENT, Pass, SideFigures
 from bench.measure import ScenarioResult
 from bench.stats import Summary
 
@@ -42,6 +42,8 @@ class Comparison:
         for done in self.passes:
             a, b = done.sides
             where = f"warm poll, {done.spacing_ms:g} ms apart"
+            if done.client != GRPCIO_CLIENT:
+                where += f" ({done.client})"
             rows += [
                 (f"{where}: p50 ms", _p50(a.latency), _p50(b.latency)),
                 (f"{where}: p99 ms", _p99(a.latency), _p99(b.latency)),
@@ -49,6 +51,10 @@ class Comparison:
                 (f"{where}: CPU ms/poll", a.cpu_ms_per_mount, b.cpu_ms_per_mount),
                 (f"{where}: RSS after, MiB", a.rss_kib / 1024, b.rss_kib / 1024),
             ]
+            if done.floor is not None and a.latency is not None and b.latency is not None:
+                floor = done.floor.total.p50
+                above = (a.latency.p50 - floor, b.latency.p50 - floor)
+                rows.append((f"{where}: p50 above the floor, ms", *above))
         theirs = {r.key: r for r in self.scenarios if r.skipped is None}
         for mine in ours:
             other = theirs.get(mine.key)
@@ -110,6 +116,19 @@ def _errors(sides: tuple[SideFigures, SideFigures]) -> list[str]:
     ]
 
 
+def _floor_line(done: Pass) -> str:
+    """The floor of a pass, and the best p50 ratio any provider could have had against theirs."""
+    floor = done.floor
+    assert floor is not None
+    theirs = done.sides[1].latency
+    best = f"; the best p50 ratio possible: {floor.total.p50 / theirs.p50:.2f}" if theirs else ""
+    return (
+        f"floor, {done.spacing_ms:g} ms apart: p50 {floor.total.p50:.2f} ms (a Version call, p50 "
+        f"{floor.version.p50:.2f} ms, then the poll's reads sent at once straight to OpenBao, unparsed, "
+        f"p50 {floor.reads.p50:.2f} ms){best}"
+    )
+
+
 def format_comparison(comparison: Comparison, ours: list[ScenarioResult]) -> str:
     """The side-by-side table, ratio = ours / theirs (Mounts/s: theirs / ours)."""
     name, version = comparison.runtime
@@ -128,6 +147,7 @@ def format_comparison(comparison: Comparison, ours: list[ScenarioResult]) -> str
         lines.append(f"{figure:<{width}}  {_cell(mine):>9}  {_cell(other):>9}  {ratio:>6}")
     for done in comparison.passes:
         lines += _errors(done.sides)
+    lines += [_floor_line(done) for done in comparison.passes if done.floor is not None]
     for result in comparison.scenarios:
         lines += [f"    theirs, scenario {result.key}: error: {example}" for example in result.error_examples]
     lines.append("ratio: ours / theirs; below 1 is ahead (Mounts/s: theirs / ours)")

@@ -103,6 +103,11 @@ def static_objects() -> list[dict[str, Any]]:
     ]
 
 
+def static_read_paths() -> list[str]:
+    """The HTTP paths of scenario a's distinct reads, as a provider sends them."""
+    return [f"/v1/{KV_MOUNT}/data/{secret.path}" for secret in _APP_SECRETS]
+
+
 def template_objects() -> list[dict[str, Any]]:
     """Scenario e: the Agent Injector's usual shapes (.env, properties, JSON, YAML) over a's paths."""
     db, api, config = (f'secret "{KV_MOUNT}/data/{secret.path}"' for secret in _APP_SECRETS)

@@ -72,6 +72,8 @@ class Options:
     compare_cmd: str | None = None
     compare_env: tuple[tuple[str, str], ...] = ()
     compare_spacings_ms: tuple[float, ...] = (0.0, 250.0)
+    # More interleaved passes, their polls sent by the driver's own Go client (`go_timer`).
+    compare_go_spacings_ms: tuple[float, ...] = ()
     compare_log: str | None = None
     quick: bool = False
     python: str = sys.executable
@@ -102,10 +104,14 @@ class Options:
         for flag, (value, low, high) in limits.items():
             if not low <= value <= high:
                 raise OptionError(f"{flag} must be between {low} and {high}, got {value}")
-        if any(not 0 <= spacing <= 10_000 for spacing in self.compare_spacings_ms):
-            raise OptionError(
-                f"--compare-spacings-ms must lie between 0 and 10000, got {self.compare_spacings_ms}"
-            )
+        for flag, spacings in (
+            ("--compare-spacings-ms", self.compare_spacings_ms),
+            ("--compare-go-spacings-ms", self.compare_go_spacings_ms),
+        ):
+            if any(not 0 <= spacing <= 10_000 for spacing in spacings):
+                raise OptionError(f"{flag} must lie between 0 and 10000, got {spacings}")
+        if self.compare_go_spacings_ms and not self.compare_cmd:
+            raise OptionError("--compare-go-spacings-ms times a side-by-side pass: it needs --compare-cmd")
         names = set(_PLACEHOLDER.findall(self.provider_cmd + (self.compare_cmd or "")))
         for _, env_value in (*self.provider_env, *self.compare_env):
             names |= set(_PLACEHOLDER.findall(env_value))
@@ -138,9 +144,9 @@ def parse_numbers(text: str, convert: Callable[[str], N], flag: str, what: str) 
     return numbers
 
 
-def parse_spacings(text: str) -> tuple[float, ...]:
+def parse_spacings(text: str, flag: str = "--compare-spacings-ms") -> tuple[float, ...]:
     """`0,250` -> (0.0, 250.0): milliseconds between polls, one interleaved pass each."""
-    return parse_numbers(text, float, "--compare-spacings-ms", "milliseconds")
+    return parse_numbers(text, float, flag, "milliseconds")
 
 
 def parse_env(items: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -22,8 +22,10 @@ from pathlib import Path
 from bench import layout
 from bench.audit import AuditLog
 from bench.backends import Backends, start_backends
-from bench.compare import Pass, Side, idle_cpu, interleaved_pass
+from bench.compare import Pass, Side, floor_pass, go_interleaved_pass, idle_cpu, interleaved_pass
 from bench.compare_report import Comparison, format_comparison
+from bench.floor import FloorPoll
+from bench.go_timer import GoTimer
 from bench.kube_kit import KubeKit, start_kube_kit
 from bench.measure import Probe, ScenarioResult
 from bench.options import Options, expand_template
@@ -111,7 +113,10 @@ def run(options: Options) -> int:
             )
             say(f"both idle for {_IDLE_SECONDS:g} s")
             comparison.idle_cpu_ms_per_s = idle_cpu((ours, theirs), _IDLE_SECONDS)
-            comparison.passes = _passes(options, (ours, theirs))
+            reads = layout.static_read_paths()
+            floor = FloorPoll(driver, backends.bao.address, _floor_token(backends), reads)
+            stack.callback(floor.close)
+            comparison.passes = _passes(options, (ours, theirs), floor, scratch)
         results, aborted = _scenarios(bench, options.scenarios)
         if other is not None and comparison is not None and not aborted:
             # The same scenarios against the second provider, one after the other (e is ours alone).
@@ -206,14 +211,33 @@ def _compare_pod(bench: Bench, name: str) -> Pod:
     return bench.pods.pod("bench-a", name, "bench-app", layout.static_objects(), bench.volumes / name)
 
 
-def _passes(options: Options, sides: tuple[Side, Side]) -> list[Pass]:
+def _passes(options: Options, sides: tuple[Side, Side], floor: FloorPoll, scratch: Path) -> list[Pass]:
     passes = []
     for spacing_ms in options.compare_spacings_ms:
         say(f"interleaved warm polls (ABBA), {spacing_ms:g} ms apart: {options.polls} rounds")
         done = interleaved_pass(sides, options.polls, spacing_ms / 1000.0, options.warmup)
-        passes.append(done)
-        say("  " + ", ".join(f"{f.label} p50 {f.latency.p50:.2f} ms" for f in done.sides if f.latency))
+        say(_pass_progress(done))
+        say(f"  then {options.polls} floor polls, {spacing_ms:g} ms apart")
+        floors = floor_pass(floor, options.polls, spacing_ms / 1000.0, options.warmup)
+        passes.append(replace(done, floor=floors))
+    if options.compare_go_spacings_ms:
+        say("building the Go timer (bench/drivertimer)")
+        timer = GoTimer.build(scratch)
+    for spacing_ms in options.compare_go_spacings_ms:
+        say(f"interleaved warm polls (ABBA) from the driver's Go client, {spacing_ms:g} ms apart")
+        passes.append(go_interleaved_pass(sides, timer, options.polls, spacing_ms / 1000.0, options.warmup))
+        say(_pass_progress(passes[-1]))
     return passes
+
+
+def _floor_token(backends: Backends) -> str:
+    """A token of the bench policy for the floor's reads: the ACL work a pod's token costs Vault."""
+    created = backends.root.auth.token.create(policies=[layout.POLICY_NAME], ttl="4h")
+    return str(created["auth"]["client_token"])
+
+
+def _pass_progress(done: Pass) -> str:
+    return "  " + ", ".join(f"{f.label} p50 {f.latency.p50:.2f} ms" for f in done.sides if f.latency)
 
 
 def _write_key(path: Path) -> Path:
