@@ -14,7 +14,6 @@ CLOCK_MONOTONIC), so the figures of a Go pass are those of a Python one.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.workload import MOUNT_TIMEOUT_SECONDS, MountSample, Pod
+from devkit.go_build import go_build
 from provider.tools.driver import DEFAULT_PERMISSION
 
 __all__ = ["GO_MODULE", "GoTimer", "GoTimerFailed"]
@@ -48,16 +48,7 @@ class GoTimer:
         if go is None:
             raise GoTimerFailed("Go timer passes need the go command on PATH")
         binary = into / "drivertimer"
-        goflags = " ".join(filter(None, [os.environ.get("GOFLAGS", ""), "-mod=readonly"]))
-        done = subprocess.run(
-            [go, "build", "-o", str(binary), "."],
-            cwd=GO_MODULE,
-            env={**os.environ, "GOFLAGS": goflags},
-            capture_output=True,
-            text=True,
-            timeout=_BUILD_TIMEOUT_SECONDS,
-            check=False,
-        )
+        done = go_build(go, GO_MODULE, binary, _BUILD_TIMEOUT_SECONDS)
         if done.returncode != 0:
             raise GoTimerFailed(f"go build of {GO_MODULE} failed:\n{done.stderr.strip()}")
         return cls(binary)

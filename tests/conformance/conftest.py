@@ -12,10 +12,8 @@ or when the modules cannot be downloaded, the suite is skipped saying so (on CI,
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from stub_provider import StubProvider
 from twins import TwinMounts
 
 from devkit import BackendMissing
+from devkit.go_build import go_build
 
 GO_MODULE = Path(__file__).resolve().parent / "driverclient"
 _BUILD_TIMEOUT_SECONDS = 900
@@ -47,17 +46,7 @@ def driverclient_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
             )
         )
     output = tmp_path_factory.mktemp("driverclient") / "driverclient"
-    # -mod=readonly: build exactly what go.mod and go.sum pin, never update them.
-    goflags = " ".join(filter(None, [os.environ.get("GOFLAGS", ""), "-mod=readonly"]))
-    done = subprocess.run(
-        [go, "build", "-buildvcs=false", "-o", str(output), "."],
-        cwd=GO_MODULE,
-        env={**os.environ, "GOFLAGS": goflags},
-        capture_output=True,
-        text=True,
-        timeout=_BUILD_TIMEOUT_SECONDS,
-        check=False,
-    )
+    done = go_build(go, GO_MODULE, output, _BUILD_TIMEOUT_SECONDS)
     if done.returncode != 0:
         if _DOWNLOAD_FAILURE.search(done.stderr):
             backend_unavailable(
