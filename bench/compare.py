@@ -116,23 +116,14 @@ def interleaved_pass(sides: tuple[Side, Side], polls: int, spacing_seconds: floa
         for _ in range(warmup):
             side.driver.mount(side.pod, write=True)
             time.sleep(spacing_seconds)
-    time.sleep(_SETTLE_SECONDS)
-    for side in sides:
-        if side.proxy is not None:
-            side.proxy.drain()
-    before = [side.provider.sample() for side in sides]
+    before = _start_timing(sides)
     samples: tuple[list[MountSample], list[MountSample]] = ([], [])
     for round_index in range(polls):
         order = (0, 1) if round_index % 2 == 0 else (1, 0)
         for index in order:
             samples[index].append(sides[index].driver.mount(sides[index].pod, write=True))
             time.sleep(spacing_seconds)
-    after = [side.provider.sample() for side in sides]
-    figures = tuple(
-        _figures(side, taken, start, end)
-        for side, taken, start, end in zip(sides, samples, before, after, strict=True)
-    )
-    return Pass(spacing_ms=spacing_seconds * 1000.0, polls=polls, sides=(figures[0], figures[1]))
+    return _pass(sides, samples, before, spacing_seconds, polls, GRPCIO_CLIENT)
 
 
 def floor_pass(floor: FloorPoll, polls: int, spacing_seconds: float, warmup: int) -> Floor:
@@ -163,29 +154,42 @@ def go_interleaved_pass(
 ) -> Pass:
     """As `interleaved_pass`, the polls (warm-up included) sent by the driver's Go client."""
     before: list[ProcessSample] = []
-
-    def ready() -> None:
-        time.sleep(_SETTLE_SECONDS)
-        for side in sides:
-            if side.proxy is not None:
-                side.proxy.drain()
-        before.extend(side.provider.sample() for side in sides)
-
     samples = timer.interleaved(
         [side.provider.socket_path for side in sides],
         [side.pod for side in sides],
         polls,
         spacing_seconds,
         warmup,
-        ready,
+        lambda: before.extend(_start_timing(sides)),
     )
+    return _pass(sides, samples, before, spacing_seconds, polls, GO_CLIENT)
+
+
+def _start_timing(sides: tuple[Side, Side]) -> list[ProcessSample]:
+    """After the warm-up: let it settle, forget its proxy records, and sample each provider's CPU."""
+    time.sleep(_SETTLE_SECONDS)
+    for side in sides:
+        if side.proxy is not None:
+            side.proxy.drain()
+    return [side.provider.sample() for side in sides]
+
+
+def _pass(
+    sides: tuple[Side, Side],
+    samples: tuple[list[MountSample], list[MountSample]],
+    before: list[ProcessSample],
+    spacing_seconds: float,
+    polls: int,
+    client: str,
+) -> Pass:
+    """The pass's figures, from its samples and each provider's CPU sampled before it and now."""
     after = [side.provider.sample() for side in sides]
     figures = tuple(
         _figures(side, taken, start, end)
         for side, taken, start, end in zip(sides, samples, before, after, strict=True)
     )
     return Pass(
-        spacing_ms=spacing_seconds * 1000.0, polls=polls, sides=(figures[0], figures[1]), client=GO_CLIENT
+        spacing_ms=spacing_seconds * 1000.0, polls=polls, sides=(figures[0], figures[1]), client=client
     )
 
 

@@ -1,12 +1,12 @@
 """Interleaved warm polls timed by the driver's own Go client (`bench/drivertimer`).
 
-Why: the harness's gRPC client is grpcio, from Python. About a millisecond of every call it
-times is that client (its wake-ups, its decoding), the same for both providers, which pulls
-each latency ratio towards one. The Secrets Store CSI driver is Go: `drivertimer` calls both
-providers through the driver's plugin client builder and generated client, so its pass
-measures what the driver waits for. The bench still samples each provider's CPU around the
-timed rounds, and sets the times against its proxies (they share perf_counter's clock,
-CLOCK_MONOTONIC), so the figures of a Go pass are those of a Python one.
+Why: the harness's gRPC client is grpcio, from Python; the Secrets Store CSI driver is Go.
+`drivertimer` calls both providers through the driver's plugin client builder and generated
+client, so its pass measures what the driver waits for, and shows whether the harness's
+client shapes a figure (at 0034bc4 it did not: both clients gave the same p50s and ratios).
+The bench still samples each provider's CPU around the timed rounds, and sets the times
+against its proxies (they share perf_counter's clock, CLOCK_MONOTONIC), so the figures of a
+Go pass are those of a Python one.
 
 `go build` runs once per run, into the scratch directory (seconds with a warm module cache).
 """

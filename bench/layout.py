@@ -104,8 +104,8 @@ def static_objects() -> list[dict[str, Any]]:
 
 
 def static_read_paths() -> list[str]:
-    """The HTTP paths of scenario a's distinct reads, as a provider sends them."""
-    return [f"/v1/{KV_MOUNT}/data/{secret.path}" for secret in _APP_SECRETS]
+    """The HTTP paths of scenario a's distinct reads, as a provider sends them, first use first."""
+    return list(dict.fromkeys(f"/v1/{obj['secretPath']}" for obj in static_objects()))
 
 
 def template_objects() -> list[dict[str, Any]]:

@@ -1,12 +1,11 @@
 // Command drivertimer times warm polls the way the Secrets Store CSI driver makes them, for
-// the bench's side-by-side passes (`python -m bench --compare-clients go`).
+// the bench's side-by-side passes (`python -m bench --compare-go-spacings-ms 250`).
 //
-// The bench's own client is grpcio from Python: about a millisecond of every call it times
-// is that client waking up and decoding, the same for both providers, which pulls every
-// latency ratio towards one. The driver is Go; this program calls each provider through
-// the driver's own plugin client builder (its dial options, authority and retrying service
-// config) and the driver's generated v1alpha1 client, so a pass measures what the driver
-// waits for. It does not write the files (the driver's atomic writer is not provider time).
+// The bench's own client is grpcio from Python; the driver is Go. This program calls each
+// provider through the driver's own plugin client builder (its dial options, authority and
+// retrying service config) and the driver's generated v1alpha1 client, so a pass measures
+// what the driver waits for. It does not write the files (the driver's atomic writer is not
+// provider time).
 //
 // Protocol, for bench/go_timer.py. Input, one JSON document on stdin:
 //
