@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--kube-kit", action="store_true", help="serve a Kubernetes API for the provider's own calls"
     )
+    parser.add_argument(
+        "--network-rtt-ms",
+        type=float,
+        default=defaults.network_rtt_ms,
+        metavar="MS",
+        help="serve each Vault request and kube-kit call this much later, as across a network",
+    )
     parser.add_argument("--json", default=defaults.json_path, metavar="PATH", help="where to write the JSON")
     parser.add_argument("--provider-log", metavar="PATH", help="keep the provider's log here")
     parser.add_argument(
@@ -119,6 +126,7 @@ def _options(argv: Sequence[str] | None) -> Options:
         provider_env=parse_env(args.provider_env),
         proxy=not args.no_proxy,
         kube_kit=args.kube_kit,
+        network_rtt_ms=args.network_rtt_ms,
         json_path=args.json,
         provider_log=args.provider_log,
         compare_cmd=args.compare_cmd,

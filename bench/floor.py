@@ -7,6 +7,9 @@ last byte and not parsed. The side-by-side pass sends one after each provider's 
 the floor sees the same machine: `p50 - floor` is what a provider adds, and `floor /
 theirs` the best ratio any provider could reach here.
 
+With a network distance (`--network-rtt-ms`, `rtt` here) the reads are written one round
+trip late, as the proxy forwards each provider's: the floor then holds that round trip, once.
+
 The reads carry a token of the bench policy (made by root for the run), never printed.
 """
 
@@ -42,11 +45,14 @@ class FloorTimes:
 class FloorPoll:
     """Raw reads of `paths` (`/v1/...`) at `vault` (http://host:port), after a Version call on `driver`."""
 
-    def __init__(self, driver: Driver, vault: str, token: str, paths: Sequence[str]) -> None:
+    def __init__(
+        self, driver: Driver, vault: str, token: str, paths: Sequence[str], rtt: float = 0.0
+    ) -> None:
         parts = urlsplit(vault)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"the floor reads from http://host:port only, got {vault!r}")
         self._driver = driver
+        self._rtt = rtt
         self._address = (parts.hostname, parts.port)
         self._requests = [
             f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nX-Vault-Token: {token}\r\n"
@@ -66,6 +72,8 @@ class FloorPoll:
         start = time.perf_counter()
         self._driver.version_round_trips(1)
         versioned = time.perf_counter()
+        if self._rtt:
+            time.sleep(self._rtt)
         for index, request in enumerate(self._requests):
             self._connection(index).sendall(request)
         for index, request in enumerate(self._requests):

@@ -7,16 +7,21 @@ HTTPS API server, and the pod's token, CA and namespace in
 apiserver stand-in over HTTPS (its own CA) holding the HMAC key Secret, and a directory
 with `token`, `ca.crt` and `namespace` to put where the provider looks (see the README).
 It also counts the provider's calls to it, so the table can show Kubernetes API calls per Mount.
+With `--network-rtt-ms` each call is answered that much later, as from an apiserver across
+the network (HashiCorp's provider GETs its HMAC Secret on every Mount).
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from devkit import CertificateAuthority, FakeApiServer, ServiceAccountTokenIssuer, write_pem
+from devkit.http_stub import StubResponse
 
 __all__ = ["HMAC_SECRET_NAME", "NAMESPACE", "KubeKit", "start_kube_kit"]
 
@@ -39,10 +44,25 @@ class KubeKit:
         return len(self.server.api_calls)
 
 
-def start_kube_kit(stack: contextlib.ExitStack, issuer: ServiceAccountTokenIssuer, scratch: Path) -> KubeKit:
+class _DistantApiServer(FakeApiServer):
+    """Answers each call `delay` seconds after it arrived (a sleep on the call's own thread)."""
+
+    delay = 0.0
+
+    def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> StubResponse:
+        if self.delay:
+            time.sleep(self.delay)
+        return super().dispatch(method, target, headers, body)
+
+
+def start_kube_kit(
+    stack: contextlib.ExitStack, issuer: ServiceAccountTokenIssuer, scratch: Path, delay: float = 0.0
+) -> KubeKit:
     ca = CertificateAuthority.create("bench kube-apiserver CA")
     pair = ca.issue_server(["kubernetes.default.svc", "localhost"], ["127.0.0.1"])
-    server = stack.enter_context(FakeApiServer(issuer, tls=pair))
+    server = _DistantApiServer(issuer, tls=pair)
+    server.delay = delay
+    stack.enter_context(server)
     server.put_secret(NAMESPACE, HMAC_SECRET_NAME, {"key": secrets.token_bytes(32)})
     sa_dir = scratch / "serviceaccount"
     sa_dir.mkdir(mode=0o755)

@@ -66,6 +66,9 @@ class Options:
     provider_env: tuple[tuple[str, str], ...] = ()
     proxy: bool = True
     kube_kit: bool = False
+    # Network distance: each Vault request (through the proxy) and each call to the kube kit's
+    # apiserver waits this long before it is served, as if across a network (`--network-rtt-ms`).
+    network_rtt_ms: float = 0.0
     json_path: str = "bench-results.json"
     provider_log: str | None = None
     # Side by side (`--compare-cmd`): a second provider, polled interleaved with the first.
@@ -110,6 +113,10 @@ class Options:
         ):
             if any(not 0 <= spacing <= 10_000 for spacing in spacings):
                 raise OptionError(f"{flag} must lie between 0 and 10000, got {spacings}")
+        if not 0 <= self.network_rtt_ms <= 100:
+            raise OptionError(f"--network-rtt-ms must lie between 0 and 100, got {self.network_rtt_ms:g}")
+        if self.network_rtt_ms and not self.proxy:
+            raise OptionError("--network-rtt-ms delays Vault requests in the timing proxy: drop --no-proxy")
         if self.compare_go_spacings_ms and not self.compare_cmd:
             raise OptionError("--compare-go-spacings-ms times a side-by-side pass: it needs --compare-cmd")
         names = set(_PLACEHOLDER.findall(self.provider_cmd + (self.compare_cmd or "")))

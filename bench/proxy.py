@@ -7,6 +7,10 @@ arrived (the request line was read) and when the whole response had been handed 
 (`perf_counter`, the harness's clock): the Vault wait of a Mount is the union of these
 intervals inside it. The proxy's own forwarding cost therefore counts as Vault time,
 never as the provider's overhead.
+
+With `delay` (seconds, `--network-rtt-ms`) each request waits that long before it is
+forwarded: a network round trip between the provider and Vault, paid by every request
+once, and once for requests in flight together. It sleeps, so it costs no CPU.
 """
 
 from __future__ import annotations
@@ -62,12 +66,13 @@ class ProxyRecord:
 class TimingProxy:
     """Forwards to `upstream` (an http:// URL); a context manager, or `start`/`stop`."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, delay: float = 0.0) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or parts.hostname is None or parts.port is None:
             raise ValueError(f"the timing proxy forwards to http://host:port only, got {upstream!r}")
         self.upstream_host = parts.hostname
         self.upstream_port = parts.port
+        self.delay = delay
         self._records: deque[ProxyRecord] = deque(maxlen=_MAX_RECORDS)
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
@@ -171,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         body = self._read_body()
+        if self.server.proxy.delay:
+            time.sleep(self.server.proxy.delay)
         headers = {name: value for name, value in self.headers.items() if name.lower() not in _HOP_BY_HOP}
         if body or self.command in ("POST", "PUT", "PATCH"):
             headers["Content-Length"] = str(len(body))

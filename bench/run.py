@@ -68,8 +68,9 @@ def run(options: Options) -> int:
         backends = start_backends(
             stack, database="b" in options.scenarios, storm_objects=options.storm_objects
         )
-        kube = start_kube_kit(stack, backends.issuer, scratch) if options.kube_kit else None
-        proxy = stack.enter_context(TimingProxy(backends.bao.address)) if options.proxy else None
+        rtt = options.network_rtt_ms / 1000
+        kube = start_kube_kit(stack, backends.issuer, scratch, rtt) if options.kube_kit else None
+        proxy = stack.enter_context(TimingProxy(backends.bao.address, rtt)) if options.proxy else None
 
         socket_path = scratch / "vault.sock"
         values = {
@@ -114,7 +115,7 @@ def run(options: Options) -> int:
             say(f"both idle for {_IDLE_SECONDS:g} s")
             comparison.idle_cpu_ms_per_s = idle_cpu((ours, theirs), _IDLE_SECONDS)
             reads = layout.static_read_paths()
-            floor = FloorPoll(driver, backends.bao.address, _floor_token(backends), reads)
+            floor = FloorPoll(driver, backends.bao.address, _floor_token(backends), reads, rtt)
             stack.callback(floor.close)
             comparison.passes = _passes(options, (ours, theirs), floor, scratch)
         results, aborted = _scenarios(bench, options.scenarios)
@@ -192,7 +193,8 @@ def _start_compare(
 ) -> _Other:
     assert options.compare_cmd is not None
     # Its own proxy, so that each provider's overhead is computed from its own Vault requests.
-    proxy = stack.enter_context(TimingProxy(bao_address)) if options.proxy else None
+    rtt = options.network_rtt_ms / 1000
+    proxy = stack.enter_context(TimingProxy(bao_address, rtt)) if options.proxy else None
     socket_path = scratch / "compare.sock"
     values = values | {"socket": str(socket_path), "vault_addr": proxy.address if proxy else bao_address}
     command = expand_template(options.compare_cmd, values)
@@ -303,6 +305,11 @@ def _notes(backends: Backends, kube: KubeKit | None, options: Options) -> list[s
         notes.append("--quick: smoke-test sizes, not comparable figures")
     if backends.postgres is None and "b" in options.scenarios:
         notes.append(f"scenario b skipped: {backends.why_no_database}")
+    if options.network_rtt_ms:
+        notes.append(
+            f"--network-rtt-ms {options.network_rtt_ms:g}: every Vault request and kube-kit call is served "
+            "that much later (in the proxy and the kit; counted as Vault or Kubernetes time)"
+        )
     if kube is not None:
         notes.append(f"--kube-kit: HTTPS apiserver at {kube.host}:{kube.port} for the provider's own calls")
     notes.append(
