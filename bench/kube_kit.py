@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devkit import CertificateAuthority, FakeApiServer, ServiceAccountTokenIssuer, write_pem
+from devkit import CertificateAuthority, FakeApiServer, KeyPair, ServiceAccountTokenIssuer, write_pem
 from devkit.http_stub import StubResponse
 
 __all__ = ["HMAC_SECRET_NAME", "NAMESPACE", "KubeKit", "start_kube_kit"]
@@ -47,7 +47,9 @@ class KubeKit:
 class _DistantApiServer(FakeApiServer):
     """Answers each call `delay` seconds after it arrived (a sleep on the call's own thread)."""
 
-    delay = 0.0
+    def __init__(self, issuer: ServiceAccountTokenIssuer, tls: KeyPair, delay: float) -> None:
+        super().__init__(issuer, tls=tls)
+        self.delay = delay
 
     def dispatch(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> StubResponse:
         if self.delay:
@@ -60,9 +62,7 @@ def start_kube_kit(
 ) -> KubeKit:
     ca = CertificateAuthority.create("bench kube-apiserver CA")
     pair = ca.issue_server(["kubernetes.default.svc", "localhost"], ["127.0.0.1"])
-    server = _DistantApiServer(issuer, tls=pair)
-    server.delay = delay
-    stack.enter_context(server)
+    server = stack.enter_context(_DistantApiServer(issuer, pair, delay))
     server.put_secret(NAMESPACE, HMAC_SECRET_NAME, {"key": secrets.token_bytes(32)})
     sa_dir = scratch / "serviceaccount"
     sa_dir.mkdir(mode=0o755)
