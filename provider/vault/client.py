@@ -41,6 +41,9 @@ __all__ = ["JITTER", "MAX_SENT_AHEAD", "VaultClient", "VaultReply"]
 
 JITTER = secrets.SystemRandom()
 MAX_SENT_AHEAD = 16
+# Kept back after the last retry for the error to reach the caller, whose deadline began
+# before ours (the request's transit) and ends when the answer arrives, not when it is sent.
+ANSWER_RESERVE_SECONDS = 0.1
 
 log = logging.getLogger("provider.vault")
 
@@ -112,10 +115,12 @@ class VaultClient:
         With several addresses, one attempt is a round over the nodes (`_round`); when every
         node failed over, the next round follows the usual back-off, and rounds go on for
         as long as the deadline allows: an election takes seconds, not three quick tries.
+        A retry is made only when it and its answer fit in what is left of the deadline.
         `primed` is a first attempt `send_all` already sent.
         """
         retry = 0
         while True:
+            began = time.monotonic()
             try:
                 outcome = self._round(target, request, token, deadline, primed)
             except ProviderError as exc:
@@ -129,7 +134,11 @@ class VaultClient:
             # Rounds over every node go on while the deadline allows; other failures keep the policy's count.
             count = min(retry, self._retry.attempts - 1) if whole_round else retry
             wait = self._retry.delay(count, error.retry_after, self._random) if error.retryable else None
-            if wait is None or wait >= deadline.remaining():
+            # A retry needs time for itself (as long as this attempt took) and for its answer to
+            # travel: without it the caller's deadline passes first, and the pod's event says
+            # "deadline exceeded" instead of what each node answered.
+            attempt_seconds = time.monotonic() - began
+            if wait is None or wait + attempt_seconds + ANSWER_RESERVE_SECONDS >= deadline.remaining():
                 if retry > 1:
                     raise error.reworded(f"{error} (after {retry} attempts)") from None
                 raise error

@@ -187,6 +187,23 @@ def test_retry_after_beyond_the_deadline_fails_at_once() -> None:
     assert (error.retry_after, len(script.sent)) == (30.0, 1)
 
 
+@pytest.mark.parametrize(
+    ("seconds", "attempts", "message"),
+    [
+        # 0.05 s of wait fits in 0.12 s, but not with the answer's reserve (0.1 s): no retry.
+        pytest.param(0.12, 1, "", id="no-room-for-the-answer"),
+        pytest.param(2.0, 3, " (after 3 attempts)", id="room-for-every-retry"),
+    ],
+)
+def test_a_retry_is_made_only_when_it_and_its_answer_fit(seconds: float, attempts: int, message: str) -> None:
+    """Near the deadline the error is answered at once, so it reaches the caller before its deadline."""
+    script = Script(answer(429, {"errors": ["rate limited"]}, {"Retry-After": "0.05"}))
+    error = failure(script, seconds=seconds)
+    assert isinstance(error, VaultUnavailable)
+    assert str(error) == f"Vault at {WHERE} is rate limiting requests (429): rate limited{message}"
+    assert len(script.sent) == attempts
+
+
 def test_the_attempts_suffix_keeps_the_errors_fields() -> None:
     """'(after 3 attempts)' is added without losing the status, the reasons or the retry information."""
     error = failure(Script(answer(503, {"errors": ["Vault is sealed"]}, {"Retry-After": "0"})))
