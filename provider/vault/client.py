@@ -32,7 +32,7 @@ from provider.vault.failover import (
 )
 from provider.vault.replies import VaultReply, reply_or_error
 from provider.vault.request_counts import RequestCounter, request_kind
-from provider.vault.retry import RetryPolicy
+from provider.vault.retry import RetryPolicy, retry_fits
 from provider.vault.target import VaultTarget, without_userinfo
 from provider.vault.transport import HttpRequest, HttpResponse, Pending, TransportFactory, begin
 from provider.vault.transports import Transports
@@ -41,9 +41,6 @@ __all__ = ["JITTER", "MAX_SENT_AHEAD", "VaultClient", "VaultReply"]
 
 JITTER = secrets.SystemRandom()
 MAX_SENT_AHEAD = 16
-# Kept back after the last retry for the error to reach the caller, whose deadline began
-# before ours (the request's transit) and ends when the answer arrives, not when it is sent.
-ANSWER_RESERVE_SECONDS = 0.1
 
 log = logging.getLogger("provider.vault")
 
@@ -134,11 +131,7 @@ class VaultClient:
             # Rounds over every node go on while the deadline allows; other failures keep the policy's count.
             count = min(retry, self._retry.attempts - 1) if whole_round else retry
             wait = self._retry.delay(count, error.retry_after, self._random) if error.retryable else None
-            # A retry needs time for itself (as long as this attempt took) and for its answer to
-            # travel: without it the caller's deadline passes first, and the pod's event says
-            # "deadline exceeded" instead of what each node answered.
-            attempt_seconds = time.monotonic() - began
-            if wait is None or wait + attempt_seconds + ANSWER_RESERVE_SECONDS >= deadline.remaining():
+            if wait is None or not retry_fits(wait, time.monotonic() - began, deadline.remaining()):
                 if retry > 1:
                     raise error.reworded(f"{error} (after {retry} attempts)") from None
                 raise error

@@ -11,11 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy", "parse_retry_after", "retryable_status"]
+__all__ = ["ANSWER_RESERVE_SECONDS", "RetryPolicy", "parse_retry_after", "retry_fits", "retryable_status"]
+
+# Kept back after the last retry for the error to reach the caller, whose deadline began
+# before ours (the request's transit) and ends when the answer arrives, not when it is sent.
+ANSWER_RESERVE_SECONDS = 0.1
 
 
 def retryable_status(status: int) -> bool:
     return status in (412, 429) or (status >= 500 and status != 501)
+
+
+def retry_fits(wait: float, attempt_seconds: float, remaining: float) -> bool:
+    """Whether a retry after `wait` seconds, and its answer, fit in the `remaining` ones.
+
+    The retry may take as long as the attempt before it did. Without that room the caller's
+    deadline passes first, and the pod's event says "deadline exceeded" instead of what
+    each Vault node answered.
+    """
+    return wait + attempt_seconds + ANSWER_RESERVE_SECONDS < remaining
 
 
 def parse_retry_after(value: str | None) -> float | None:

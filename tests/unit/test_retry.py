@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from provider.vault.retry import RetryPolicy, parse_retry_after, retryable_status
+from provider.vault.retry import (
+    ANSWER_RESERVE_SECONDS,
+    RetryPolicy,
+    parse_retry_after,
+    retry_fits,
+    retryable_status,
+)
 
 # retry number, lowest wait (random 0.0), highest wait (random 1.0) for the default policy:
 # base 0.25 s doubling, equal jitter (half the step fixed, half random).
@@ -144,3 +150,18 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
 def test_retryable_status(status: int, retryable: bool) -> None:
     """412, 429 and 5xx except 501 are passing failures; every other answer is final."""
     assert retryable_status(status) is retryable
+
+
+@pytest.mark.parametrize(
+    ("wait", "attempt", "remaining", "fits"),
+    [
+        (0.5, 0.2, 0.81, True),  # 0.5 + 0.2 + the 0.1 s reserve < 0.81
+        (0.5, 0.2, 0.79, False),  # the wait and the attempt fit, the answer's reserve does not
+        (0.5, 0.0, 0.55, False),  # the wait alone fits
+        (0.0, 0.0, ANSWER_RESERVE_SECONDS, False),
+    ],
+)
+def test_a_retry_fits_only_with_room_for_its_attempt_and_answer(
+    wait: float, attempt: float, remaining: float, fits: bool
+) -> None:
+    assert retry_fits(wait, attempt, remaining) is fits
