@@ -81,6 +81,11 @@ class Options:
     quick: bool = False
     python: str = sys.executable
 
+    @property
+    def network_rtt_seconds(self) -> float:
+        """`network_rtt_ms` in seconds, as the proxy, the kube kit and the floor take it."""
+        return self.network_rtt_ms / 1000
+
     def quickened(self) -> Options:
         """The `--quick` sizes: every scenario, small enough for a smoke run of well under a minute."""
         return replace(

@@ -68,9 +68,9 @@ def run(options: Options) -> int:
         backends = start_backends(
             stack, database="b" in options.scenarios, storm_objects=options.storm_objects
         )
-        rtt = options.network_rtt_ms / 1000
+        rtt = options.network_rtt_seconds
         kube = start_kube_kit(stack, backends.issuer, scratch, rtt) if options.kube_kit else None
-        proxy = stack.enter_context(TimingProxy(backends.bao.address, rtt)) if options.proxy else None
+        proxy = _proxy(stack, options, backends.bao.address)
 
         socket_path = scratch / "vault.sock"
         values = {
@@ -193,8 +193,7 @@ def _start_compare(
 ) -> _Other:
     assert options.compare_cmd is not None
     # Its own proxy, so that each provider's overhead is computed from its own Vault requests.
-    rtt = options.network_rtt_ms / 1000
-    proxy = stack.enter_context(TimingProxy(bao_address, rtt)) if options.proxy else None
+    proxy = _proxy(stack, options, bao_address)
     socket_path = scratch / "compare.sock"
     values = values | {"socket": str(socket_path), "vault_addr": proxy.address if proxy else bao_address}
     command = expand_template(options.compare_cmd, values)
@@ -207,6 +206,13 @@ def _start_compare(
     driver = Driver(socket_path)
     stack.callback(driver.close)
     return _Other(command, provider, proxy, driver, provider.sample().rss_kib)
+
+
+def _proxy(stack: contextlib.ExitStack, options: Options, bao_address: str) -> TimingProxy | None:
+    """A started timing proxy to OpenBao, a network round trip away if asked; None with --no-proxy."""
+    if not options.proxy:
+        return None
+    return stack.enter_context(TimingProxy(bao_address, options.network_rtt_seconds))
 
 
 def _compare_pod(bench: Bench, name: str) -> Pod:
