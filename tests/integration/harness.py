@@ -168,8 +168,12 @@ class ProviderProcess:
             time.sleep(_POLL_SECONDS)
 
     def wait_exit(self, timeout: float = _STOP_TIMEOUT_SECONDS) -> int:
+        """The exit code; if the process outlives `timeout`, a failure carrying its log (how far it got)."""
         assert self.proc is not None
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"provider running after {timeout:.0f} s:\n{self.log_text()}") from None
 
     def terminate(self) -> None:
         """Send SIGTERM (the kubelet's way of stopping the pod)."""
